@@ -1,0 +1,3 @@
+from ldm_sprites.cli import main
+
+main()

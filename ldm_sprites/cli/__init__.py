@@ -1,0 +1,83 @@
+"""The ``ldmsprites`` command line.
+
+Each command lives in its own module under ``ldm_sprites/cli/`` and is imported only when it runs
+(or when ``--help`` lists it), so that ``ldmsprites generate`` does not pay for importing every
+other feature. Heavy libraries (torch, matplotlib, vtracer) are imported inside command bodies.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+# command name -> "module:function". Add a line here to register a new command.
+COMMANDS: dict[str, str] = {
+    "demo-data": "ldm_sprites.cli.data_cmd:demo_data",
+    "train-diffusion": "ldm_sprites.cli.train_cmd:train_diffusion",
+    "generate": "ldm_sprites.cli.generate_cmd:generate",
+    "classes": "ldm_sprites.cli.generate_cmd:classes",
+}
+
+_VERBOSE = False
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module on first use and turns crashes into one line."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else None
+        if name is not None and name not in COMMANDS and not name.startswith("-"):
+            import difflib
+
+            close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise click.UsageError(f"No such command '{name}'.{hint}", ctx)
+        return super().resolve_command(ctx, args)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise click.ClickException("interrupted") from None
+        except MemoryError:
+            raise click.ClickException(
+                "out of memory: lower --batch-size or --num, or use a smaller preset"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - the point is to never show a traceback
+            if _VERBOSE:
+                raise
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise click.ClickException(
+                f"{type(exc).__name__}: {msg} (run with --verbose for the traceback)"
+            ) from None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--verbose", is_flag=True, help="Show full tracebacks for unexpected errors.")
+@click.version_option(package_name="ldm-sprites")
+def cli(verbose: bool) -> None:
+    """Train class-conditional diffusion models on sprites and export game-ready assets."""
+    global _VERBOSE
+    _VERBOSE = verbose
+
+
+def main() -> None:
+    cli(prog_name="ldmsprites")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

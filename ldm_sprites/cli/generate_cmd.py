@@ -1,0 +1,148 @@
+"""``ldmsprites generate`` and ``ldmsprites classes``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ldm_sprites.cli.common import device_option, split_names
+
+
+def _default_model() -> str:
+    from ldm_sprites.errors import UserError
+
+    bundled = Path(__file__).resolve().parent.parent / "assets" / "demo-model"
+    if (bundled / "config.json").is_file():
+        return str(bundled)
+    raise UserError("no --model given and no bundled demo model is installed; "
+                    "train one with 'ldmsprites train-diffusion' and pass --model RUN_DIR")
+
+
+@click.command("generate")
+@click.option("--model", "model_dir", default=None, type=click.Path(),
+              help="Model directory or training run (default: the bundled demo model).")
+@click.option("--class", "class_names", multiple=True,
+              help="Class name(s); repeat or comma-separate. Sprites are spread over them.")
+@click.option("--num", type=click.IntRange(1, 100000), default=16, show_default=True,
+              help="How many sprites in total.")
+@click.option("--guidance", type=float, default=None,
+              help="Classifier-free guidance scale (1 = off; default from the model, usually 3).")
+@click.option("--steps", type=click.IntRange(1, 10000), default=None,
+              help="Sampler steps (default 25; DDPM baseline uses 1000).")
+@click.option("--sampler", type=click.Choice(["ddpm", "ddim", "dpmpp"]), default=None,
+              help="dpmpp = DPM-Solver++(2M) (default), ddim, ddpm = ancestral.")
+@click.option("--eta", type=float, default=None, help="DDIM noise (0 = deterministic).")
+@click.option("--init-noise", type=click.Choice(["standard", "harmonic"]), default=None,
+              help="harmonic: shrink the initial noise (helps models trained on very few sprites).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True)
+@click.option("--out", "out_png", type=click.Path(dir_okay=False), default=None,
+              help="Write a PNG grid here.")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=None,
+              help="Write one RGBA PNG per sprite here (+ sprites.json with class and seed).")
+@click.option("--scale", type=click.IntRange(1, 32), default=None,
+              help="Nearest-neighbour zoom of the grid (default: up to 128 px per sprite).")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
+              help="Also export upscaled PNGs, SVGs, stickers and a sheet here.")
+@click.option("--gif", "gif_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the reverse process (x_t | predicted x0) as an animated GIF.")
+@click.option("--ae", "ae_dir", type=click.Path(), default=None,
+              help="Use this autoencoder instead of the one recorded in the model.")
+@click.option("--weights", type=click.Choice(["ema", "model"]), default="ema", show_default=True,
+              help="Sample with the EMA weights or the raw ones.")
+@device_option
+def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_noise, seed,
+             batch_size, out_png, out_dir, scale, export_dir, gif_path, ae_dir, weights, device):
+    """Generate sprites by class name."""
+    from ldm_sprites.errors import UserError
+
+    if not (out_png or out_dir or export_dir or gif_path):
+        raise click.UsageError("say where to write: --out grid.png, --out-dir DIR and/or --export DIR")
+    from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+    from ldm_sprites.fsutil import ensure_dir
+
+    # Check outputs before the (possibly long) sampling run.
+    for p in (out_png, gif_path):
+        if p:
+            ensure_dir(Path(p).parent if str(Path(p).parent) else ".")
+    for p in (out_dir, export_dir):
+        if p:
+            ensure_dir(p)
+    pipe = DiffusionPipeline.load(model_dir or _default_model(), device=device, weights=weights,
+                                  ae_path=ae_dir)
+    names = split_names(class_names)
+    if names:
+        ids = pipe.class_ids(names)
+    elif pipe.classes:
+        ids, names = list(range(len(pipe.classes))), list(pipe.classes)
+    else:
+        ids, names = [0], ["sprite"]
+    labels = [ids[i % len(ids)] for i in range(num)]
+    label_names = [names[i % len(names)] if pipe.classes else "sprite" for i in range(num)]
+    d = pipe.defaults
+    sampler = sampler or d.get("sampler", "dpmpp")
+    if steps is None:  # the model's default if it is the model's sampler; DDPM means all T steps
+        steps = d.get("steps", 25) if sampler == d.get("sampler", "dpmpp") else \
+            (pipe.schedule.T if sampler == "ddpm" else 25)
+    guidance = d.get("guidance", 3.0) if guidance is None else guidance
+    if guidance < 0:
+        raise UserError(f"--guidance {guidance} must be >= 0 (1 = no guidance)")
+
+    callback = None
+    if gif_path:
+        from ldm_sprites.visual.reverse import ReverseRecorder
+
+        callback = ReverseRecorder(pipe, max_sprites=min(num, 8))
+    x = pipe.sample(labels, guidance=guidance, sampler=sampler, steps=steps, seed=seed,
+                    eta=d.get("eta", 0.0) if eta is None else eta,
+                    init_noise=init_noise or d.get("init_noise", "standard"),
+                    batch_size=batch_size, callback=callback, progress=True)
+    sprites = pipe.to_rgba(x)
+    written = []
+    if out_png:
+        from ldm_sprites.imageio import make_grid, save_png
+
+        z = scale or max(1, min(8, 128 // sprites.shape[1]))
+        per_row = num // len(ids) if len(ids) > 1 and num % len(ids) == 0 and num // len(ids) <= 16 \
+            else None
+        order = sorted(range(num), key=lambda i: (labels[i], i)) if per_row else range(num)
+        save_png(out_png, make_grid(sprites[list(order)], nrow=per_row, scale=z))
+        written.append(out_png)
+    records = [{"file": f"{label_names[i]}-{i:03d}.png", "class": label_names[i], "seed": seed,
+                "index": i} for i in range(num)]
+    if out_dir:
+        from ldm_sprites.fsutil import atomic_write_json
+        from ldm_sprites.imageio import save_sprite
+
+        for rec, rgba in zip(records, sprites):
+            save_sprite(Path(out_dir) / rec["file"], rgba)
+        atomic_write_json(Path(out_dir) / "sprites.json", {
+            "model": str(Path(model_dir or _default_model())), "sampler": sampler, "steps": steps,
+            "guidance": guidance, "sprites": records})
+        written.append(f"{out_dir}/ ({num} PNGs)")
+    if export_dir:
+        from ldm_sprites.export import Sprite, export_sprites
+
+        items = [Sprite(name=Path(r["file"]).stem, rgba=s, class_name=r["class"], seed=seed,
+                        source=f"generated #{r['index']}") for r, s in zip(records, sprites)]
+        export_sprites(items, export_dir, progress=True)
+        written.append(f"{export_dir}/ (export)")
+    if gif_path:
+        callback.save(gif_path)
+        written.append(gif_path)
+    click.echo(f"{num} sprites ({', '.join(sorted(set(label_names)))}) -> {', '.join(written)}")
+
+
+@click.command("classes")
+@click.option("--model", "model_dir", default=None, type=click.Path(),
+              help="Model directory or training run (default: the bundled demo model).")
+def classes(model_dir):
+    """List the class names a model can generate."""
+    from ldm_sprites.modeldir import load_model_dir
+
+    md = load_model_dir(model_dir or _default_model())
+    if not md.classes:
+        click.echo("(unconditional model: no classes)")
+    for name in md.classes:
+        click.echo(name)

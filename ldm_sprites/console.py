@@ -1,0 +1,35 @@
+"""Messages for people: one place that decides where info and warnings go (stderr, tqdm-safe)."""
+
+from __future__ import annotations
+
+import sys
+
+QUIET = False
+
+
+def info(msg: str) -> None:
+    if not QUIET:
+        _write(msg)
+
+
+def warn(msg: str) -> None:
+    _write(f"Warning: {msg}")
+
+
+def _write(msg: str) -> None:
+    try:
+        from tqdm import tqdm
+
+        tqdm.write(msg, file=sys.stderr)
+    except Exception:  # noqa: BLE001 - printing must never fail the run
+        print(msg, file=sys.stderr)
+
+
+def progress(iterable=None, **kwargs):
+    """tqdm to stderr; silenced when QUIET or when explicitly disabled."""
+    from tqdm.auto import tqdm
+
+    kwargs.setdefault("disable", QUIET or None)  # None: off when stderr is not a terminal
+    kwargs.setdefault("dynamic_ncols", True)
+    kwargs.setdefault("file", sys.stderr)
+    return tqdm(iterable, **kwargs)

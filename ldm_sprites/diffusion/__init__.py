@@ -1,0 +1,1 @@
+"""Diffusion: noise schedules, the DiT denoiser, classifier-free guidance and samplers."""

@@ -1,0 +1,160 @@
+"""A trained diffusion model ready to sample: load a model directory, map class names, sample.
+
+``DiffusionPipeline.load(path)`` reads the model directory (EMA weights by default), the noise
+schedule and, in latent mode, the autoencoder it was trained with (checked by content hash).
+``sample()`` runs any sampler with classifier-free guidance in batches and returns pixels in model
+space; ``to_rgba()`` turns them into sprites.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ldm_sprites.diffusion.dit import DiT, DiTConfig
+from ldm_sprites.diffusion.guidance import GuidedDenoiser
+from ldm_sprites.diffusion.samplers import SAMPLERS
+from ldm_sprites.diffusion.schedule import NoiseSchedule
+from ldm_sprites.errors import UserError
+from ldm_sprites.modeldir import load_model_dir
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda requested but no CUDA GPU is available; use --device cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise UserError(f"--device {device} is not a device; use cpu or cuda") from None
+
+
+def class_ids(names: list[str], classes: list[str]) -> list[int]:
+    """Class names -> ids, with an error listing valid names and the closest match."""
+    if not classes:
+        raise UserError("this model is unconditional (trained without --label-column); "
+                        "leave out --class")
+    ids = []
+    lookup = {c.lower(): i for i, c in enumerate(classes)}
+    for name in names:
+        key = name.strip().lower()
+        if key not in lookup:
+            close = difflib.get_close_matches(key, list(lookup), n=1, cutoff=0.5)
+            hint = f" Did you mean '{classes[lookup[close[0]]]}'?" if close else ""
+            raise UserError(f"unknown class '{name}'.{hint} Valid classes: {', '.join(classes)}")
+        ids.append(lookup[key])
+    return ids
+
+
+@dataclass
+class DiffusionPipeline:
+    model: DiT
+    schedule: NoiseSchedule
+    prediction: str
+    classes: list[str]
+    config: dict
+    device: torch.device
+    autoencoder: object | None = None     # latent mode: has .decode(z) -> model-space pixels
+    defaults: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None, weights: str = "ema",
+             ae_path: str | Path | None = None) -> "DiffusionPipeline":
+        md = load_model_dir(path, expect_kind="diffusion")
+        dev = resolve_device(device)
+        try:
+            model = DiT(DiTConfig(**md.config["model"]))
+        except (KeyError, TypeError) as exc:
+            raise UserError(f"{md.path}/config.json has no valid model section ({exc})") from None
+        missing, unexpected = model.load_state_dict(md.weights(weights), strict=False)
+        if missing or unexpected:
+            raise UserError(f"{md.path}: weights do not match the config "
+                            f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")
+        model.eval().requires_grad_(False).to(dev)
+        diff = md.config.get("diffusion", {})
+        schedule = NoiseSchedule(diff.get("schedule", "cosine"), diff.get("timesteps", 1000))
+        autoencoder = None
+        if md.config.get("ae"):
+            from ldm_sprites.autoencoder import load_autoencoder_for
+
+            autoencoder = load_autoencoder_for(md, dev, override=ae_path)
+        return cls(model, schedule, diff.get("prediction", "eps"), md.classes, md.config, dev,
+                   autoencoder, md.config.get("sample", {}))
+
+    @property
+    def latent(self) -> bool:
+        return self.autoencoder is not None
+
+    def class_ids(self, names: list[str]) -> list[int]:
+        return class_ids(names, self.classes)
+
+    @property
+    def null_label(self) -> int:
+        return self.model.config.num_classes
+
+    @torch.no_grad()
+    def sample(self, labels: list[int] | torch.Tensor, *, guidance: float = 3.0,
+               sampler: str = "dpmpp", steps: int = 25, seed: int = 0, eta: float = 0.0,
+               init_noise: str = "standard", batch_size: int = 64, callback=None,
+               progress: bool = False) -> torch.Tensor:
+        """Sample one sprite per label; returns model-space pixels (N, C, H, W) on the CPU.
+
+        ``callback(step, x_t, x0_pred)`` gets the latent/pixel tensors of the *first* batch.
+        """
+        if sampler not in SAMPLERS:
+            raise UserError(f"unknown sampler '{sampler}'; choose one of {', '.join(SAMPLERS)}")
+        if sampler == "ddpm" and steps >= self.schedule.T:
+            steps = self.schedule.T
+        labels = torch.as_tensor(labels, dtype=torch.long)
+        if not self.classes:
+            labels = torch.full_like(labels, self.null_label)
+            guidance = 1.0  # unconditional: nothing to guide towards
+        cfg = self.model.config
+        shape = (cfg.in_channels, cfg.input_size, cfg.input_size)
+        timesteps = self.schedule.spaced_timesteps(steps)
+        scale = self.schedule.harmonic_init_scale(timesteps) if init_noise == "harmonic" else 1.0
+        gen = torch.Generator().manual_seed(int(seed))
+        fn = SAMPLERS[sampler]
+        outs = []
+        n_batches = math.ceil(len(labels) / batch_size)
+        bar = None
+        if progress:
+            from ldm_sprites.console import progress as pbar
+
+            bar = pbar(total=n_batches * len(timesteps), desc=f"sampling ({sampler}, {steps} steps)",
+                       unit="step", leave=False)
+        for b in range(n_batches):
+            y = labels[b * batch_size:(b + 1) * batch_size].to(self.device)
+            x = torch.randn((len(y),) + shape, generator=gen) * scale
+            den = GuidedDenoiser(self.model, self.schedule, y, self.null_label, guidance,
+                                 self.prediction, clip_x0=None if self.latent else 1.0)
+
+            def cb(i, x_t, x0, _first=(b == 0)):
+                if bar is not None:
+                    bar.update(1)
+                if callback is not None and _first:
+                    callback(i, x_t, x0)
+
+            z = fn(den, x.to(self.device), self.schedule, timesteps, generator=gen, callback=cb,
+                   eta=eta)
+            outs.append(self.decode(z).cpu())
+        if bar is not None:
+            bar.close()
+        return torch.cat(outs)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Model space (latent or pixel) -> pixel model space in [-1, 1]."""
+        if self.autoencoder is None:
+            return z.clamp(-1, 1)
+        return self.autoencoder.decode(z).clamp(-1, 1)
+
+    def to_rgba(self, x: torch.Tensor):
+        from ldm_sprites.data.tensors import model_to_rgba_uint8
+
+        return model_to_rgba_uint8(x)

@@ -1,0 +1,166 @@
+"""A trained model is a directory: ``config.json`` + safetensors weights (+ train state).
+
+One function saves it, one loads it (diffusers style). Layout::
+
+    config.json          what was trained and how (kind, architecture, schedule, data spec, ...)
+    classes.json         class names, id order
+    model.safetensors    raw weights
+    ema.safetensors      EMA weights (used for sampling by default)
+    train_state.pt       optimiser/scheduler/RNG/step, only for --resume (tensors + plain data,
+                         loaded with ``torch.load(weights_only=True)``: it cannot run code)
+
+Writing is all-or-nothing: files go to ``<dir>.tmp`` and the directory is renamed into place.
+A training run keeps its checkpoints as ``<run>/checkpoints/step-XXXXXXXX/`` model directories, so
+``--model <run>`` resolves to the newest complete checkpoint; a half-written one is never chosen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ldm_sprites.errors import UserError
+from ldm_sprites.fsutil import ensure_dir, replace_dir
+
+FORMAT_VERSION = 1
+CONFIG = "config.json"
+CLASSES = "classes.json"
+TRAIN_STATE = "train_state.pt"
+CKPT_RE = re.compile(r"^step-(\d{8})$")
+
+
+@dataclass
+class ModelDir:
+    path: Path
+    config: dict
+    classes: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return self.config.get("kind", "?")
+
+    def weights(self, name: str = "ema") -> dict[str, torch.Tensor]:
+        """Load ``<name>.safetensors`` (falls back from ema to model when no EMA was saved)."""
+        from safetensors.torch import load_file
+
+        f = self.path / f"{name}.safetensors"
+        if not f.is_file() and name == "ema":
+            f = self.path / "model.safetensors"
+        if not f.is_file():
+            raise UserError(f"{self.path} has no {f.name}; the model directory is incomplete "
+                            "(copy it again or train it again)")
+        try:
+            return load_file(str(f))
+        except Exception as exc:  # noqa: BLE001 - safetensors raises several types
+            raise UserError(f"{f} is damaged ({type(exc).__name__}: {exc}); "
+                            "copy the model again or use an earlier checkpoint") from None
+
+    def train_state(self) -> dict | None:
+        f = self.path / TRAIN_STATE
+        if not f.is_file():
+            return None
+        try:
+            return torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise UserError(f"{f} is damaged ({type(exc).__name__}); cannot resume from it") from None
+
+    def content_hash(self) -> str:
+        """sha256 over the config and weights: identifies exactly this model (e.g. an AE)."""
+        return hash_model_dir(self.path)
+
+
+def hash_model_dir(path: Path) -> str:
+    h = hashlib.sha256()
+    for name in (CONFIG, "model.safetensors", "ema.safetensors"):
+        f = Path(path) / name
+        if f.is_file():
+            h.update(name.encode())
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def save_model_dir(path: str | Path, config: dict, weights: dict[str, dict[str, torch.Tensor]],
+                   classes: list[str] | None = None, train_state: dict | None = None,
+                   extra_files: dict[str, bytes] | None = None) -> Path:
+    """Write a complete model directory atomically. ``weights`` maps file stem -> state dict."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    ensure_dir(path.parent)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        cfg = dict(config, format_version=FORMAT_VERSION)
+        (tmp / CONFIG).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+        (tmp / CLASSES).write_text(json.dumps(list(classes or []), indent=2) + "\n")
+        for stem, sd in weights.items():
+            sd = {k: v.detach().contiguous().cpu() for k, v in sd.items()}
+            save_file(sd, str(tmp / f"{stem}.safetensors"), metadata={"format": "pt"})
+        if train_state is not None:
+            torch.save(train_state, tmp / TRAIN_STATE)
+        for name, data in (extra_files or {}).items():
+            (tmp / name).write_bytes(data)
+        replace_dir(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(f"cannot write model to {path}: {exc.strerror or exc} "
+                        "(check free space and permissions)") from None
+    return path
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    ck = Path(run_dir) / "checkpoints"
+    if not ck.is_dir():
+        return []
+    found = [p for p in ck.iterdir() if p.is_dir() and CKPT_RE.match(p.name)
+             and (p / CONFIG).is_file()]
+    return sorted(found, key=lambda p: p.name)
+
+
+def resolve_model_dir(path: str | Path) -> Path:
+    """A model directory itself, or a training run whose newest complete checkpoint is used."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"model directory {path} does not exist (train one with "
+                        "'ldmsprites train-diffusion' or pass --model)")
+    if (path / CONFIG).is_file():
+        return path
+    ckpts = list_checkpoints(path)
+    if ckpts:
+        return ckpts[-1]
+    raise UserError(f"{path} is not a model directory: no config.json and no checkpoints/ "
+                    "(is training still at step 0, or is this the wrong folder?)")
+
+
+def load_model_dir(path: str | Path, expect_kind: str | None = None) -> ModelDir:
+    path = resolve_model_dir(path)
+    try:
+        config = json.loads((path / CONFIG).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path / CONFIG} is unreadable ({exc}); the model directory is damaged") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path / CONFIG} is not a model config")
+    if expect_kind and config.get("kind") != expect_kind:
+        raise UserError(f"{path} holds a '{config.get('kind')}' model, not a '{expect_kind}' model")
+    classes: list[str] = []
+    if (path / CLASSES).is_file():
+        try:
+            classes = list(json.loads((path / CLASSES).read_text()))
+        except (OSError, json.JSONDecodeError):
+            raise UserError(f"{path / CLASSES} is damaged") from None
+    return ModelDir(path, config, classes)
+
+
+def prune_checkpoints(run_dir: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints (at least one is always kept)."""
+    for old in list_checkpoints(run_dir)[:-max(1, keep)]:
+        shutil.rmtree(old, ignore_errors=True)

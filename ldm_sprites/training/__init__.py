@@ -1,0 +1,1 @@
+"""Training machinery shared by the diffusion model and the autoencoder."""

@@ -1,0 +1,112 @@
+"""The diffusion training objective: noise a batch, predict ε (or v), MSE.
+
+Works on pixels (uint8 sprites converted and augmented per batch on the device) or on latents
+precomputed once by the autoencoder (both orientations encoded, so flip augmentation costs
+nothing and the encoder never runs during training).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ldm_sprites.config import DiffusionConfig
+from ldm_sprites.data.tensors import augment, rgba_uint8_to_model
+from ldm_sprites.diffusion.dit import build_dit
+from ldm_sprites.diffusion.schedule import NoiseSchedule
+
+
+class DiffusionTask:
+    name = "diffusion"
+
+    def __init__(self, cfg: DiffusionConfig, images: torch.Tensor | None, labels: torch.Tensor,
+                 classes: list[str], latents: torch.Tensor | None = None,
+                 ae_info: dict | None = None, autoencoder=None):
+        """``images``: (N, 4, H, W) uint8 for pixel mode; ``latents``: (2, N, C, h, w) float —
+        index 0 the sprites, index 1 their mirror images — for latent mode."""
+        self.cfg = cfg
+        self.images = images
+        self.latents = latents
+        self.labels = labels
+        self.classes = list(classes)
+        self.ae_info = ae_info
+        self.autoencoder = autoencoder
+        if latents is not None:
+            in_ch, size = latents.shape[2], latents.shape[-1]
+        else:
+            in_ch, size = cfg.data.channels, cfg.data.size
+        m = cfg.model
+        self.model = build_dit(m.preset, input_size=size, in_channels=in_ch, patch_size=m.patch_size,
+                               hidden_size=m.hidden_size, depth=m.depth, num_heads=m.num_heads,
+                               mlp_ratio=m.mlp_ratio, num_classes=len(self.classes),
+                               class_dropout=m.class_dropout if self.classes else 0.0)
+        self.schedule = NoiseSchedule(cfg.diffusion.schedule, cfg.diffusion.timesteps)
+        self.batch_size = cfg.train.batch_size
+        self.device = torch.device("cpu")
+        self.n = int(labels.shape[0])
+
+    def to(self, device):
+        self.device = torch.device(device)
+        if self.images is not None:
+            self.images = self.images.to(device)
+        if self.latents is not None:
+            self.latents = self.latents.to(device)
+        self.labels = self.labels.to(device)
+        return self
+
+    def config_dict(self) -> dict:
+        cfg = self.cfg
+        return {"kind": "diffusion", "model": self.model.config.to_dict(),
+                "diffusion": asdict(cfg.diffusion), "data": asdict(cfg.data),
+                "sample": asdict(cfg.sample), "ae": self.ae_info,
+                "space": "latent" if self.latents is not None else "pixel"}
+
+    def epoch_at(self, step: int) -> float:
+        return round(step * self.batch_size / max(1, self.n), 3)
+
+    def _x0(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        d = self.cfg.data
+        if self.latents is not None:
+            if d.flip:
+                flip = (torch.rand(len(idx), generator=generator) < 0.5).long().to(self.device)
+                return self.latents[flip, idx]
+            return self.latents[0, idx]
+        x = rgba_uint8_to_model(self.images[idx], d.channels)
+        return augment(x, generator, flip=d.flip, hue_jitter=d.hue_jitter)
+
+    def loss(self, model, generator: torch.Generator):
+        idx = torch.randint(self.n, (self.batch_size,), generator=generator).to(self.device)
+        x0 = self._x0(idx, generator)
+        y = self.labels[idx] if self.classes else torch.zeros_like(idx)
+        t = self.schedule.sample_timesteps(len(idx), generator, self.device,
+                                           self.cfg.diffusion.timestep_bias)
+        noise = torch.randn(x0.shape, generator=generator).to(x0)
+        x_t = self.schedule.q_sample(x0, t, noise)
+        out = model(x_t, t, y, train=True, generator=generator)
+        target = self.schedule.target(x0, noise, t, self.cfg.diffusion.prediction)
+        return F.mse_loss(out.float(), target.float()), {}
+
+    @torch.no_grad()
+    def preview(self, ema_model, step: int, path: Path) -> None:
+        """A grid with one row per class (up to 8 classes x 8 samples), fixed seed across steps."""
+        from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+        from ldm_sprites.imageio import make_grid, save_png
+
+        classes = self.classes[:8]
+        per = 8
+        labels = [i for i in range(len(classes)) for _ in range(per)] if classes else [0] * 16
+        pipe = DiffusionPipeline(ema_model, self.schedule, self.cfg.diffusion.prediction,
+                                 self.classes, self.config_dict(), self.device, self.autoencoder)
+        was_training = ema_model.training
+        ema_model.eval()
+        s = self.cfg.sample
+        x = pipe.sample(labels, guidance=s.guidance, sampler=s.sampler, steps=s.steps, seed=0,
+                        eta=s.eta, init_noise=s.init_noise)
+        ema_model.train(was_training)
+        sprites = pipe.to_rgba(x)
+        scale = max(1, 128 // sprites.shape[1])
+        save_png(path, make_grid(sprites, nrow=per if classes else 4, scale=min(scale, 4)))

@@ -1,0 +1,254 @@
+"""One training loop for every model of the project (DiT and autoencoder), through accelerate.
+
+What a model-specific *task* supplies (see ``diffusion_task.DiffusionTask``):
+
+* ``model`` – the ``nn.Module`` to optimise (built after ``seed_everything``),
+* ``loss(model, generator) -> (loss, {name: tensor})`` – one training batch,
+* ``config_dict()`` and ``classes`` – saved into every checkpoint,
+* optional ``preview(ema_model, step, path)`` – writes a PNG grid,
+* optional ``extra_state()/load_extra_state(d)`` and ``after_step(step, accelerator)`` – for tasks
+  with extra parts (the autoencoder's discriminator).
+
+What the loop guarantees: AdamW with linear warm-up, gradient clipping, EMA weights, a JSONL loss
+log, checkpoints every N steps and at the end as complete model directories written atomically
+(the previous one is kept), exact ``--resume`` (model, optimiser, scheduler, EMA, RNG, step),
+Ctrl-C finishes the step and saves, NaN/inf losses stop the run naming the last good checkpoint,
+and a run directory is locked against a second trainer. All randomness of a step comes from one
+CPU ``torch.Generator`` whose state is checkpointed, so CPU runs are bit-reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from ldm_sprites.console import info, progress, warn
+from ldm_sprites.errors import UserError
+from ldm_sprites.fsutil import atomic_write_text, ensure_dir
+from ldm_sprites.modeldir import list_checkpoints, load_model_dir, prune_checkpoints, save_model_dir
+from ldm_sprites.training.ema import EMA
+from ldm_sprites.training.runlock import RunLock
+
+LOG_FILE = "log.jsonl"
+
+
+class TrainingInterrupted(UserError):
+    exit_code = 130
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def make_accelerator(device: str | None, mixed_precision: str):
+    from accelerate import Accelerator
+
+    cpu = device == "cpu" or (device is None and not torch.cuda.is_available())
+    if cpu and mixed_precision != "no":
+        warn(f"--mixed-precision {mixed_precision} ignored on CPU: fp32 is faster there")
+        mixed_precision = "no"
+    if device not in (None, "cpu", "cuda") and not str(device).startswith("cuda"):
+        raise UserError(f"--device {device} is not supported; use cpu or cuda "
+                        "(use 'accelerate launch' for several GPUs)")
+    if device and str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda requested but no CUDA GPU is available; use --device cpu")
+    return Accelerator(cpu=cpu, mixed_precision=mixed_precision)
+
+
+def _lr_lambda(warmup: int):
+    def f(step: int) -> float:
+        return min(1.0, (step + 1) / max(1, warmup))
+    return f
+
+
+def _rewrite_log(path: Path, upto_step: int) -> None:
+    """After a resume, drop log lines newer than the checkpoint so the curve has no duplicates."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= upto_step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue  # a torn last line from a kill
+    atomic_write_text(path, "".join(l + "\n" for l in keep))
+
+
+class _SigintFlag:
+    """Ctrl-C sets a flag; the loop finishes its step, checkpoints, then stops."""
+
+    def __init__(self):
+        self.hit = False
+        self.prev = None
+
+    def __enter__(self):
+        try:
+            self.prev = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not the main thread: leave signals alone
+            self.prev = None
+        return self
+
+    def _handler(self, signum, frame):
+        if self.hit:  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.hit = True
+        warn("interrupt received: finishing this step and writing a checkpoint (Ctrl-C again to abort)")
+
+    def __exit__(self, *exc):
+        if self.prev is not None:
+            signal.signal(signal.SIGINT, self.prev)
+        return False
+
+
+def train(task, cfg, run_dir: str | Path, resume: bool = False, device: str | None = None,
+          stop_after: int | None = None) -> dict:
+    """Run (or resume) training. ``cfg`` is a ``config.TrainSection``.
+
+    ``stop_after`` ends the loop at that step as if interrupted (tests use it to check that
+    resuming gives the same result as an uninterrupted run).
+    """
+    run_dir = ensure_dir(run_dir)
+    with RunLock(run_dir):
+        return _train_locked(task, cfg, run_dir, resume, device, stop_after)
+
+
+def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) -> dict:
+    existing = list_checkpoints(run_dir)
+    if existing and not resume:
+        raise UserError(f"{run_dir} already holds a training run (checkpoint {existing[-1].name}); "
+                        "pass --resume to continue it or choose a new --out")
+    accelerator = make_accelerator(device, cfg.mixed_precision)
+    model = task.model
+    generator = torch.Generator().manual_seed(cfg.seed * 1000 + accelerator.process_index)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999),
+                                  weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg.warmup_steps))
+    ema = EMA(model, cfg.ema_decay)
+    step = 0
+    log_path = run_dir / LOG_FILE
+    if resume and existing:
+        ckpt = load_model_dir(existing[-1])
+        state = ckpt.train_state()
+        if state is None:
+            raise UserError(f"{existing[-1]} has no train_state.pt; it cannot be resumed")
+        model.load_state_dict(ckpt.weights("model"))
+        ema.load_state_dict(ckpt.weights("ema"))
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        ema.num_updates = int(state["ema_updates"])
+        step = int(state["step"])
+        if "task" in state and hasattr(task, "load_extra_state"):
+            task.load_extra_state(state["task"])
+        _rewrite_log(log_path, step)
+        info(f"resuming {run_dir} from step {step}")
+    elif resume:
+        info(f"--resume: no checkpoint in {run_dir} yet, starting from step 0")
+
+    model, optimizer = accelerator.prepare(model, optimizer)
+    ema.model.to(accelerator.device)
+    if hasattr(task, "to"):
+        task.to(accelerator.device)
+    total = cfg.steps
+    end = min(total, stop_after) if stop_after is not None else total
+    raw = accelerator.unwrap_model(model)
+
+    def save_checkpoint(at_step: int) -> Path:
+        ckpt_dir = run_dir / "checkpoints" / f"step-{at_step:08d}"
+        if accelerator.is_main_process:
+            state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "step": at_step, "generator": generator.get_state(),
+                     "torch_rng": torch.get_rng_state(), "ema_updates": ema.num_updates}
+            if hasattr(task, "extra_state"):
+                state["task"] = task.extra_state()
+            config = dict(task.config_dict(), train=asdict(cfg), step=at_step)
+            save_model_dir(ckpt_dir, config, {"model": raw.state_dict(), "ema": ema.state_dict()},
+                           classes=task.classes, train_state=state)
+            prune_checkpoints(run_dir, cfg.keep_checkpoints)
+        accelerator.wait_for_everyone()
+        return ckpt_dir
+
+    def last_good() -> str:
+        ck = list_checkpoints(run_dir)
+        return str(ck[-1]) if ck else "none (no checkpoint was written yet)"
+
+    sums: dict[str, torch.Tensor] = {}
+    n_in_sum = 0
+    t_last = time.perf_counter()
+    images_since = 0
+    last_logged: dict = {}
+    bar = progress(total=total, initial=step, desc=f"training {getattr(task, 'name', '')}".strip(),
+                   unit="step", disable=None if accelerator.is_main_process else True)
+
+    def flush_log(at_step: int) -> dict:
+        nonlocal sums, n_in_sum, t_last, images_since
+        if n_in_sum == 0:
+            return {}
+        values = {k: (v / n_in_sum).item() for k, v in sums.items()}  # the one sync per interval
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            raise UserError(f"{bad[0]} became {values[bad[0]]} between steps "
+                            f"{at_step - n_in_sum + 1} and {at_step}; last good checkpoint: "
+                            f"{last_good()} (lower --lr or raise warmup, then --resume)")
+        now = time.perf_counter()
+        record = {"step": at_step, "lr": scheduler.get_last_lr()[0],
+                  "img_per_s": images_since / max(now - t_last, 1e-9),
+                  "epoch": getattr(task, "epoch_at", lambda s: None)(at_step), **values}
+        if accelerator.is_main_process:
+            with open(log_path, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+        sums, n_in_sum, t_last, images_since = {}, 0, now, 0
+        bar.set_postfix(loss=f"{values.get('loss', float('nan')):.4f}")
+        return record
+
+    with _SigintFlag() as sigint:
+        model.train()
+        while step < end:
+            with accelerator.autocast():
+                loss, logs = task.loss(model, generator)
+            accelerator.backward(loss)
+            if cfg.grad_clip and cfg.grad_clip > 0:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            ema.update(raw)
+            if hasattr(task, "after_step"):
+                task.after_step(step, accelerator)
+            step += 1
+            images_since += getattr(task, "batch_size", 0)
+            for k, v in {"loss": loss, **logs}.items():
+                v = v.detach().float()
+                sums[k] = sums[k] + v if k in sums else v.clone()
+            n_in_sum += 1
+            bar.update(1)
+            at_ckpt = step % cfg.checkpoint_every == 0 or step == total or sigint.hit or step == end
+            if step % cfg.log_every == 0 or at_ckpt:
+                last_logged = flush_log(step) or last_logged
+            if cfg.sample_every and (step % cfg.sample_every == 0 or step == total) \
+                    and accelerator.is_main_process and hasattr(task, "preview"):
+                task.preview(ema.model, step, run_dir / "samples" / f"step-{step:08d}.png")
+            if at_ckpt:
+                save_checkpoint(step)
+            if sigint.hit:
+                break
+    bar.close()
+    ckpt = list_checkpoints(run_dir)[-1]
+    if sigint.hit and step < total:
+        raise TrainingInterrupted(f"interrupted at step {step}; checkpoint saved to {ckpt}; "
+                                  "continue with the same command plus --resume")
+    return {"step": step, "checkpoint": str(ckpt), "last": last_logged}
