@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "train-diffusion": "ldm_sprites.cli.train_cmd:train_diffusion",
     "generate": "ldm_sprites.cli.generate_cmd:generate",
     "classes": "ldm_sprites.cli.generate_cmd:classes",
+    "export": "ldm_sprites.cli.export_cmd:export",
 }
 
 _VERBOSE = False

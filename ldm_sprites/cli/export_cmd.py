@@ -1,0 +1,102 @@
+"""``ldmsprites export``: a folder of sprites -> upscaled PNGs, SVGs, stickers and a sprite sheet."""
+
+from __future__ import annotations
+
+import click
+
+from ldm_sprites.export.options import SCALERS, SVG_MODES, UPSCALE_RANGE
+
+# Defaults live in ExportOptions; the CLI repeats them only for --help (a test keeps them equal).
+_KIND_LABELS = {
+    "png": "upscaled PNG",
+    "svg": "SVG",
+    "sticker-png": "sticker PNG",
+    "sticker-svg": "sticker SVG",
+    "sticker-sheet": "printable sticker sheet",
+    "sheet": "sprite sheet PNG",
+    "atlas": "atlas JSON file",
+    "gif": "animated GIF",
+    "palette": "palette file",
+}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _names(files: list[str], most: int = 3) -> str:
+    more = f", and {len(files) - most} more" if len(files) > most else ""
+    return ", ".join(files[:most]) + more
+
+
+@click.command(short_help="Turn a folder of sprites into upscaled PNGs, SVGs, stickers and a sprite sheet.")
+@click.argument("input_dir", metavar="INPUT", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--upscale", type=click.IntRange(*UPSCALE_RANGE), default=8, show_default=True,
+              help="Integer scale factor for PNGs, stickers and the sheet.")
+@click.option("--scaler", type=click.Choice(SCALERS), default="nearest", show_default=True,
+              help="Pixel-art scaler: nearest blocks, or Scale2x/EPX (identical) to round diagonals.")
+@click.option("--colors", type=click.IntRange(2, 256), default=None,
+              help="Quantise all sprites to one shared palette of K colours.")
+@click.option("--palette", "palette_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Snap colours to a palette: GIMP .gpl, .hex list or a PNG swatch.")
+@click.option("--alpha-threshold", type=click.IntRange(0, 255), default=128, show_default=True,
+              help="Alpha at or above this becomes opaque, below it transparent; 0 keeps soft alpha.")
+@click.option("--svg/--no-svg", default=True, show_default=True, help="Write traced SVGs.")
+@click.option("--svg-mode", type=click.Choice(SVG_MODES), default="pixel", show_default=True,
+              help="pixel: exact pixel squares merged into paths; spline: smooth curves.")
+@click.option("--stickers/--no-stickers", default=True, show_default=True,
+              help="Write die-cut sticker PNG+SVG and printable A4 sticker sheets.")
+@click.option("--border", type=click.FloatRange(0, 64), default=2.0, show_default=True,
+              help="Sticker border width in sprite pixels.")
+@click.option("--border-color", default="#ffffff", show_default=True, help="Sticker border colour.")
+@click.option("--shadow/--no-shadow", default=False, show_default=True,
+              help="Add a drop shadow to stickers (for screens; leave off for printing).")
+@click.option("--sheet/--no-sheet", default=True, show_default=True,
+              help="Write a sprite sheet PNG with a TexturePacker JSON-hash atlas.")
+@click.option("--padding", type=click.IntRange(0, 256), default=2, show_default=True,
+              help="Transparent pixels around each frame on the sheet.")
+@click.option("--pot/--no-pot", default=False, show_default=True,
+              help="Round the sheet size up to powers of two.")
+@click.option("--columns", type=click.IntRange(0, 4096), default=0, show_default=True,
+              help="Frames per sheet row; 0 picks a near-square sheet.")
+@click.option("--trim/--no-trim", default=False, show_default=True,
+              help="Trim transparent borders off frames (the atlas records the offsets).")
+@click.option("--gif/--no-gif", default=True, show_default=True, help="Write an animated GIF of the frames.")
+@click.option("--fps", type=click.FloatRange(0.1, 100), default=8.0, show_default=True,
+              help="Frames per second of the GIF.")
+def export(input_dir, out_dir, palette_file, **options) -> None:
+    """Turn the sprites in INPUT (PNG, JPEG, GIF, WebP) into game-ready assets under --out.
+
+    Class and seed come from a sprites.json beside the images when present. Images without
+    alpha get their uniform border colour keyed out as background.
+    """
+    from ldm_sprites.export import ExportOptions, export_sprites, scan_sprite_folder
+
+    export_options = ExportOptions(palette=palette_file, **options)
+    export_options.validate()  # before reading images, so a bad option fails fast
+    scan = scan_sprite_folder(input_dir)
+    if scan.skipped:
+        click.echo(f"Skipped {_plural(len(scan.skipped), 'file')} that are not readable images.")
+    if scan.keyed:
+        click.echo(
+            f"No alpha in {_plural(len(scan.keyed), 'image')}: treated the uniform border colour "
+            f"as background ({_names(scan.keyed)})."
+        )
+    if scan.opaque:
+        click.echo(
+            f"No alpha and no uniform border colour in {_plural(len(scan.opaque), 'image')}: "
+            f"exported fully opaque ({_names(scan.opaque)})."
+        )
+    if not scan.sprites:
+        from ldm_sprites.errors import UserError
+
+        raise UserError(
+            f"no sprites in {input_dir}: put PNG, JPEG, GIF or WebP images there "
+            f"({_plural(len(scan.skipped), 'other file')} skipped)"
+        )
+    manifest = export_sprites(scan.sprites, out_dir, export_options, progress=True)
+    click.echo(f"Exported {_plural(len(scan.sprites), 'sprite')} to {out_dir}:")
+    for kind, count in manifest["counts"].items():
+        click.echo(f"  {_plural(count, _KIND_LABELS.get(kind, kind))}")
+    click.echo("  manifest.json lists every file with its class, seed and source sprite.")
