@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from ldm_sprites.diffusion.dit import PRESETS, DiT, DiTConfig, LabelEmbedder, build_dit
+
+
+def test_forward_shape_any_channel_count():
+    for c in (1, 3, 4, 8):
+        m = DiT(DiTConfig(input_size=16, in_channels=c, patch_size=4, hidden_size=32, depth=1,
+                          num_heads=2, num_classes=3))
+        x = torch.randn(2, c, 16, 16)
+        assert m(x, torch.tensor([0, 999]), torch.tensor([0, 3])).shape == x.shape
+
+
+def test_adaln_zero_init_outputs_zero():
+    m = build_dit("nano", input_size=16, in_channels=4, patch_size=2, num_classes=2)
+    out = m(torch.randn(3, 4, 16, 16), torch.tensor([1, 2, 3]), torch.tensor([0, 1, 2]))
+    assert torch.count_nonzero(out) == 0
+    for block in m.blocks:
+        assert torch.count_nonzero(block.adaLN_modulation[-1].weight) == 0
+
+
+def test_ddpm_preset_matches_the_baseline_shape():
+    m = build_dit("ddpm", input_size=64, in_channels=4, patch_size=4, num_classes=0)
+    cfg = m.config
+    assert (cfg.hidden_size, cfg.depth, cfg.num_heads, cfg.mlp_ratio) == (288, 16, 8, 4.0)
+    assert cfg.num_tokens == 256
+    assert set(PRESETS) >= {"nano", "tiny", "small", "ddpm", "base"}
+
+
+def test_token_drop_replaces_labels_with_null_class_at_the_given_rate():
+    emb = LabelEmbedder(num_classes=5, hidden_size=8, dropout_prob=0.3)
+    labels = torch.zeros(20000, dtype=torch.long)
+    dropped = emb.token_drop(labels, torch.Generator().manual_seed(0))
+    share = (dropped == 5).float().mean().item()
+    assert share == pytest.approx(0.3, abs=0.02)
+    assert set(dropped.unique().tolist()) == {0, 5}
+
+
+def test_label_dropout_only_in_training_mode():
+    m = build_dit("nano", input_size=8, in_channels=4, patch_size=2, num_classes=2,
+                  class_dropout=1.0)
+    for p in m.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    x, t, y = torch.randn(2, 4, 8, 8), torch.tensor([5, 5]), torch.tensor([0, 1])
+    m.eval()
+    cond = m(x, t, y)
+    null = m(x, t, torch.tensor([2, 2]))
+    m.train()
+    dropped = m(x, t, y, train=True, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(dropped, null)
+    assert not torch.allclose(cond, null)
+
+
+def test_bad_geometry_is_rejected():
+    with pytest.raises(ValueError, match="divisible"):
+        DiT(DiTConfig(input_size=10, patch_size=4))
+    with pytest.raises(ValueError, match="preset"):
+        build_dit("huge")
