@@ -53,10 +53,12 @@ def border_coverage(alpha: np.ndarray, layout: StickerLayout) -> np.ndarray:
     mask = np.zeros((layout.height, layout.width), dtype=bool)
     mask[m : m + alpha.shape[0], m : m + alpha.shape[1]] = alpha > 0
     distance = ndimage.distance_transform_edt(~mask)
+    cut = distance <= layout.border_px
+    holes = ndimage.binary_fill_holes(cut) & ~cut
+    if holes.any():  # make the holes part of the silhouette, so only the outer edge gets a rim
+        distance = ndimage.distance_transform_edt(~(mask | holes))
     coverage = np.clip(layout.border_px + 0.5 - distance, 0.0, 1.0)
     coverage[mask] = 1.0
-    solid = ndimage.binary_fill_holes(coverage > 0)
-    coverage[solid & (coverage == 0)] = 1.0
     return coverage
 
 

@@ -4,6 +4,10 @@ Two things about vtracer shape this module:
 - It only treats transparent pixels as "nothing" when enough of the image edge is transparent
   (otherwise it traces them as black). We pad the image with a 1-pixel transparent frame, which
   always triggers that keying, and undo the offset with a translate(-1,-1).
+- It merges small clusters of similar colours (two greys 32 levels apart, say) into one path
+  with their average colour. We therefore trace a stand-in image in which each distinct colour
+  is swapped for one of a set of far-apart "proxy" colours, then swap the colours back in the
+  SVG, so merged colours never meet and every path keeps an exact original colour.
 - ``mode='none'`` gives pixel-exact polygons; ``'spline'`` fits curves but, on tiny pixel art,
   swallows single pixels and rounds shapes away. Spline mode therefore traces a Scale2x x4
   version of the sprite, which keeps small features and gives the curves smoothed diagonals.
@@ -12,6 +16,7 @@ Two things about vtracer shape this module:
 from __future__ import annotations
 
 import io
+import math
 import re
 from dataclasses import dataclass
 
@@ -19,11 +24,13 @@ import numpy as np
 import vtracer
 from PIL import Image
 
+from ldm_sprites.export.palette import unique_colors
 from ldm_sprites.export.upscale import scale2x
 
 _PATH = re.compile(r"<path\b[^>]*/>")
 _EMPTY_D = re.compile(r'\sd="\s*"')
 _FILL = re.compile(r'\sfill="[^"]*"')
+_FILL_HEX = re.compile(r'fill="#([0-9A-Fa-f]{6})"')
 
 # Options that make mode 'none' reproduce every pixel: no speckle filter, full colour precision.
 _PIXEL_OPTIONS = dict(
@@ -47,16 +54,39 @@ class Trace:
     height: int
 
 
+def proxy_palette(k: int) -> np.ndarray:
+    """``k`` colours spread over an RGB grid, consecutive ones far apart (see the docstring)."""
+    levels = max(2, math.ceil(k ** (1 / 3) - 1e-9))
+    steps = np.round(np.linspace(0, 255, levels)).astype(np.int64)
+    grid = np.stack(np.meshgrid(steps, steps, steps, indexing="ij"), axis=-1).reshape(-1, 3)
+    n = len(grid)
+    # A stride coprime with n visits every grid colour once and jumps far between neighbours.
+    stride = next((s for s in range(n // 2 + 1, n) if math.gcd(s, n) == 1), 1)
+    return grid[(np.arange(k) * stride) % n]
+
+
 def trace_paths(rgba: np.ndarray, mode: str) -> list[str]:
     """vtracer's <path/> elements for ``rgba`` (pixel coordinates shifted by +1, see docstring)."""
     options = _PIXEL_OPTIONS if mode == "none" else _SPLINE_OPTIONS
-    padded = np.pad(rgba, ((1, 1), (1, 1), (0, 0)))
+    visible = rgba[..., 3] > 0
+    colors, inverse = unique_colors(rgba[..., :3])
+    proxies = proxy_palette(len(colors))
+    stand_in = rgba.copy()
+    stand_in[..., :3] = proxies[inverse].reshape(rgba.shape[:2] + (3,))
+    stand_in[~visible] = 0
+    padded = np.pad(stand_in, ((1, 1), (1, 1), (0, 0)))
     # Hand vtracer a fast, lightly compressed in-memory PNG: building its other input, a list of
     # per-pixel tuples, costs ten times more than the tracing itself.
     buffer = io.BytesIO()
     Image.fromarray(padded, "RGBA").save(buffer, format="PNG", compress_level=1)
     svg = vtracer.convert_raw_image_to_svg(buffer.getvalue(), img_format="png", **options)
-    return [p for p in _PATH.findall(svg) if not _EMPTY_D.search(p)]
+
+    def original(match: re.Match) -> str:
+        traced = np.array([int(match.group(1)[i : i + 2], 16) for i in (0, 2, 4)])
+        nearest = int(np.argmin(((proxies - traced) ** 2).sum(axis=1)))
+        return 'fill="#{:02X}{:02X}{:02X}"'.format(*colors[nearest])
+
+    return [_FILL_HEX.sub(original, p) for p in _PATH.findall(svg) if not _EMPTY_D.search(p)]
 
 
 def trace_sprite(rgba: np.ndarray, svg_mode: str = "pixel") -> Trace:

@@ -1,0 +1,87 @@
+"""Die-cut stickers: border width, filled holes, shadow room, SVG outline, printable sheets."""
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from ldm_sprites.export.fidelity import rasterize
+from ldm_sprites.export.stickers import (
+    A4_PX, layout_sticker, sticker_png, sticker_sheets, sticker_svg,
+)
+from ldm_sprites.export.svg import trace_sprite
+from ldm_sprites.export.upscale import nearest
+
+WHITE = (255, 255, 255, 255)
+
+
+def _square(size=16, inner=(4, 12)):
+    rgba = np.zeros((size, size, 4), dtype=np.uint8)
+    rgba[inner[0] : inner[1], inner[0] : inner[1]] = [200, 30, 30, 255]
+    return rgba
+
+
+def _make(rgba, factor, border, shadow=False):
+    up = nearest(rgba, factor)
+    layout = layout_sticker(up.shape[:2], border * factor, shadow)
+    image, coverage = sticker_png(up, layout, WHITE, shadow)
+    return up, layout, np.array(image), coverage
+
+
+@pytest.mark.parametrize("factor, border", [(1, 3), (4, 2), (8, 1.5)])
+def test_border_extends_exactly_the_requested_width(factor, border):
+    _, layout, image, _ = _make(_square(), factor, border)
+    m = layout.margin
+    row = image[m + 8 * factor, :, :]  # through the middle of the square
+    left_edge = m + 4 * factor
+    opaque = np.flatnonzero(row[:, 3] >= 128)
+    assert left_edge - opaque[0] == round(border * factor)
+    border_px = row[opaque[0] : left_edge]
+    assert (border_px[:, :3] == 255).all()  # white border, then the red sprite
+    assert (row[left_edge, :3] == [200, 30, 30]).all()
+
+
+def test_holes_are_filled_and_sprite_is_unchanged():
+    ring = _square(20, (2, 18))
+    ring[6:14, 6:14] = 0  # a hole wider than twice the border
+    up, layout, image, coverage = _make(ring, 2, 1)
+    m = layout.margin
+    assert (coverage[m + 12 : m + 28, m + 12 : m + 28] == 1).all()  # hole filled
+    inside = image[m : m + 40, m : m + 40]
+    sprite_px = up[..., 3] == 255
+    assert (inside[sprite_px] == up[sprite_px]).all()
+    assert (inside[12:28, 12:28] == 255).all()  # the hole shows the (white, opaque) border
+
+
+def test_shadow_stays_on_the_canvas():
+    _, layout, image, _ = _make(_square(), 4, 1, shadow=True)
+    assert image.shape[:2] == (layout.height, layout.width)
+    assert (image[0, :, 3] == 0).all() and (image[:, 0, 3] == 0).all()
+    assert (image[-1, :, 3] == 0).all() and (image[:, -1, 3] == 0).all()
+    # Below-right of the white border there is a translucent dark shadow.
+    m = layout.margin
+    y = m + 12 * 4 + 4 + layout.shadow_offset
+    assert 0 < image[y, m + 8 * 4, 3] < 255 and image[y, m + 8 * 4, 0] < 128
+
+
+@pytest.mark.parametrize("shadow", [False, True])
+def test_sticker_svg_parses_and_matches_the_png(shadow):
+    rgba = _square()
+    up, layout, image, coverage = _make(rgba, 4, 2, shadow)
+    document = sticker_svg(trace_sprite(rgba), 4, layout, coverage, WHITE, shadow, True)
+    root = ET.fromstring(document)
+    assert root.get("viewBox") == f"0 0 {layout.width} {layout.height}"
+    rendered = rasterize(document)
+    assert rendered.shape == image.shape
+    cut_svg, cut_png = rendered[..., 3] >= 128, image[..., 3] >= 128
+    assert (cut_svg & cut_png).sum() / (cut_svg | cut_png).sum() > 0.97
+
+
+def test_sticker_sheet_pages():
+    _, _, image, coverage = _make(_square(), 8, 2)
+    from PIL import Image
+
+    sticker = Image.fromarray(image, "RGBA")
+    pages = sticker_sheets([sticker] * 200, [coverage >= 0.5] * 200)
+    assert len(pages) >= 2 and all(p.size == A4_PX for p in pages)
+    assert np.array(pages[0])[0, 0].tolist() == [255, 255, 255]
