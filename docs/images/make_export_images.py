@@ -1,0 +1,44 @@
+"""Regenerate docs/images/export-sticker.png and export-sheet.png with the export tool itself.
+
+    python docs/images/make_export_images.py
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ldm_sprites.export import ExportOptions, Sprite, export_sprites
+
+HERE = Path(__file__).resolve().parent
+
+
+def demo_sprites(n_per_class: int) -> list[Sprite]:
+    try:
+        from ldm_sprites.data.demo import make_demo_sprites
+    except ImportError:
+        from ldm_sprites.export.synthetic import synthetic_sprites
+
+        return [Sprite(f"sprite-{i:02d}", im) for i, im in enumerate(synthetic_sprites(6 * n_per_class, 32))]
+    images, labels = make_demo_sprites(n_per_class, 32, 0)
+    return [Sprite(f"{lab}-{i:02d}", np.ascontiguousarray(im), lab, i)
+            for i, (im, lab) in enumerate(zip(images, labels))]
+
+
+def main() -> None:
+    sprites = demo_sprites(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        sticker_opts = ExportOptions(upscale=8, svg=False, sheet=False, gif=False, shadow=True)
+        export_sprites(sprites[:1], Path(tmp) / "sticker", sticker_opts)
+        shutil.copyfile(Path(tmp) / "sticker" / "stickers" / f"{sprites[0].name}.png",
+                        HERE / "export-sticker.png")
+        sheet_opts = ExportOptions(upscale=4, svg=False, stickers=False, gif=False, columns=6)
+        export_sprites(sprites, Path(tmp) / "sheet", sheet_opts)
+        shutil.copyfile(Path(tmp) / "sheet" / "sheet.png", HERE / "export-sheet.png")
+
+
+if __name__ == "__main__":
+    main()
