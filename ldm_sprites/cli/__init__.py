@@ -16,6 +16,7 @@ import click
 COMMANDS: dict[str, str] = {
     "demo-data": "ldm_sprites.cli.data_cmd:demo_data",
     "train-diffusion": "ldm_sprites.cli.train_cmd:train_diffusion",
+    "train-ae": "ldm_sprites.cli.ae_cmd:train_ae",
     "generate": "ldm_sprites.cli.generate_cmd:generate",
     "classes": "ldm_sprites.cli.generate_cmd:classes",
     "export": "ldm_sprites.cli.export_cmd:export",

@@ -87,6 +87,8 @@ def train_diffusion(config_path, data_dir, out_dir, label_column, ae_dir, preset
         # The data must look like what the autoencoder was trained on.
         apply_overrides(cfg, {"data.size": autoencoder.data_spec["size"],
                               "data.channels": autoencoder.data_spec["channels"],
+                              "data.resample": autoencoder.data_spec["resample"],
+                              "data.background": autoencoder.data_spec["background"],
                               "data.hue_jitter": 0.0})
     d = cfg.data
     spec = DataSpec(d.size, d.channels, d.resample, d.background, d.label_column)

@@ -7,7 +7,10 @@ What a model-specific *task* supplies (see ``diffusion_task.DiffusionTask``):
 * ``config_dict()`` and ``classes`` – saved into every checkpoint,
 * optional ``preview(ema_model, step, path)`` – writes a PNG grid,
 * optional ``extra_state()/load_extra_state(d)`` and ``after_step(step, accelerator)`` – for tasks
-  with extra parts (the autoencoder's discriminator).
+  with extra parts (the autoencoder's discriminator),
+* optional ``lr_lambda(train_cfg) -> f(step)`` – replaces the default constant LR after warm-up,
+* optional ``on_checkpoint(ema_model, step)`` – runs before each checkpoint is written, so values
+  that ``config_dict()`` saves can be refreshed (the autoencoder's latent scale factor).
 
 What the loop guarantees: AdamW with linear warm-up, gradient clipping, EMA weights, a JSONL loss
 log, checkpoints every N steps and at the end as complete model directories written atomically
@@ -135,7 +138,8 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
     generator = torch.Generator().manual_seed(cfg.seed * 1000 + accelerator.process_index)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999),
                                   weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg.warmup_steps))
+    lr_fn = task.lr_lambda(cfg) if hasattr(task, "lr_lambda") else _lr_lambda(cfg.warmup_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_fn)
     ema = EMA(model, cfg.ema_decay)
     step = 0
     log_path = run_dir / LOG_FILE
@@ -169,6 +173,8 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
 
     def save_checkpoint(at_step: int) -> Path:
         ckpt_dir = run_dir / "checkpoints" / f"step-{at_step:08d}"
+        if hasattr(task, "on_checkpoint"):
+            task.on_checkpoint(ema.model, at_step)
         if accelerator.is_main_process:
             state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                      "step": at_step, "generator": generator.get_state(),

@@ -1,0 +1,17 @@
+"""Stage one of two-stage latent diffusion: sprite autoencoders (KL, VQ, FSQ).
+
+``ldmsprites train-ae`` trains one (``task.AutoencoderTask`` on the shared trainer); latent-mode
+``train-diffusion --ae`` and ``generate`` use it through this API:
+
+* ``load_autoencoder(path, device)`` -> handle with ``encode``/``decode`` of *scaled* latents,
+  ``data_spec``, ``downsample``, ``latent_channels``, ``scale_factor``, ``reference()``;
+* ``encode_dataset(handle, sprite_data, cache_dir, flip)`` -> cached (views, N, C, h, w) latents;
+* ``load_autoencoder_for(diffusion_model_dir, device, override)`` -> the handle a latent
+  diffusion model was trained with, checked by content hash.
+"""
+
+from ldm_sprites.autoencoder.handle import (AutoencoderHandle, load_autoencoder,
+                                            load_autoencoder_for)
+from ldm_sprites.autoencoder.latents import encode_dataset
+
+__all__ = ["AutoencoderHandle", "load_autoencoder", "load_autoencoder_for", "encode_dataset"]

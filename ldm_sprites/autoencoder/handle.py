@@ -1,0 +1,104 @@
+"""A trained autoencoder ready to use: load a model directory, encode / decode scaled latents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ldm_sprites.errors import UserError
+from ldm_sprites.modeldir import ModelDir, hash_model_dir, load_model_dir
+
+ENCODE_BATCH = 256
+
+
+def build_from_config(config: dict):
+    """The ``Autoencoder`` described by a saved config (``config["model"]``, ``["data"]``)."""
+    from ldm_sprites.autoencoder.config import AEModelSection
+    from ldm_sprites.autoencoder.model import Autoencoder
+    from ldm_sprites.config import from_dict
+
+    try:
+        arch = from_dict(AEModelSection, config["model"], "model")
+        return Autoencoder(arch, int(config["data"]["channels"]))
+    except (KeyError, TypeError) as exc:
+        raise UserError(f"autoencoder config has no valid model section ({exc})") from None
+
+
+class AutoencoderHandle:
+    """EMA weights by default, eval mode, on one device. ``encode``/``decode`` take and return
+    *scaled* latents (unit variance over the training data)."""
+
+    def __init__(self, md: ModelDir, device: torch.device, weights: str = "ema"):
+        self.path = Path(md.path).resolve()
+        self.config = md.config
+        self.device = torch.device(device)
+        self.model = build_from_config(md.config)
+        missing, unexpected = self.model.load_state_dict(md.weights(weights), strict=False)
+        if missing or unexpected:
+            raise UserError(f"{md.path}: weights do not match the config "
+                            f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")
+        self.model.eval().requires_grad_(False).to(self.device)
+        d = md.config["data"]
+        self.data_spec = {"size": int(d["size"]), "channels": int(d["channels"]),
+                          "resample": d.get("resample", "nearest"),
+                          "background": d.get("background", "#ffffff")}
+        self.downsample = int(md.config["model"]["downsample"])
+        self.latent_channels = int(md.config["model"]["latent_channels"])
+        self.quantizer = md.config["model"].get("quantizer", "kl")
+        self.scale_factor = float(md.config.get("scale_factor") or 1.0)
+        self._hash: str | None = None
+
+    @property
+    def latent_size(self) -> int:
+        return self.data_spec["size"] // self.downsample
+
+    def reference(self) -> dict:
+        if self._hash is None:
+            self._hash = hash_model_dir(self.path)
+        return {"path": str(self.path), "hash": self._hash}
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Model-space pixels (N, C, H, W) -> scaled latents (N, c, H/f, W/f) on ``x``'s device."""
+        out = [self.model.encode(x[i:i + ENCODE_BATCH].to(self.device).float())
+               for i in range(0, x.shape[0], ENCODE_BATCH)]
+        return (torch.cat(out) * self.scale_factor).to(x.device)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Scaled latents -> model-space pixels (not clamped) on ``z``'s device."""
+        out = [self.model.decode(z[i:i + ENCODE_BATCH].to(self.device).float() / self.scale_factor)
+               for i in range(0, z.shape[0], ENCODE_BATCH)]
+        return torch.cat(out).to(z.device)
+
+
+def load_autoencoder(path: str | Path, device=None, weights: str = "ema") -> AutoencoderHandle:
+    from ldm_sprites.diffusion.pipeline import resolve_device
+
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"autoencoder {p} does not exist (train one with 'ldmsprites train-ae' "
+                        "and pass its --out folder as --ae)")
+    md = load_model_dir(p, expect_kind="autoencoder")
+    return AutoencoderHandle(md, dev, weights)
+
+
+def load_autoencoder_for(model_dir: ModelDir, device, override: str | Path | None = None):
+    """The autoencoder a latent diffusion model was trained with, checked by content hash."""
+    ref = model_dir.config.get("ae") or {}
+    want = ref.get("hash")
+    path = override or ref.get("path")
+    if not path:
+        raise UserError(f"model {model_dir.path} is a latent model but records no autoencoder; "
+                        "pass --ae with the autoencoder it was trained with")
+    if not Path(path).exists():
+        raise UserError(f"model {model_dir.path} needs its autoencoder {path} (hash {want}), which "
+                        "does not exist; pass --ae with the autoencoder it was trained with")
+    handle = load_autoencoder(path, device)
+    got = handle.reference()["hash"]
+    if want and got != want:
+        raise UserError(f"model {model_dir.path} was trained with autoencoder {want} but {path} is "
+                        f"{got}; pass --ae with the autoencoder it was trained with")
+    return handle

@@ -1,0 +1,120 @@
+"""One bottleneck interface over the three latent types.
+
+* ``kl``  – diagonal Gaussian posterior (LDM's "KL-f4"): the encoder predicts mean and log-variance,
+  training samples z = mean + std * eps, a small KL term keeps the posterior near N(0, I).
+* ``vq``  – ``vector_quantize_pytorch.VectorQuantize``: EMA codebook, k-means init on the first batch,
+  dead codes re-seeded from the batch, commitment loss; straight-through gradients.
+* ``fsq`` – ``vector_quantize_pytorch.FSQ``: each channel rounded to a few levels, no codebook to
+  collapse and no auxiliary loss.
+
+Every bottleneck returns a ``BottleneckOutput``: the latent the decoder sees, the (weighted) auxiliary
+loss and the statistics the trainer logs (KL, or code indices for usage / perplexity).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ldm_sprites.autoencoder.config import AEModelSection
+
+
+@dataclass
+class BottleneckOutput:
+    z: torch.Tensor                       # what the decoder sees (N, C, h, w)
+    loss: torch.Tensor                    # weighted auxiliary loss (commitment / KL), scalar
+    kl: torch.Tensor | None = None        # unweighted mean KL per latent element
+    indices: torch.Tensor | None = None   # code ids (N, h, w) or (N, h, w, heads)
+
+
+class GaussianBottleneck(nn.Module):
+    kind = "kl"
+
+    def __init__(self, cfg: AEModelSection):
+        super().__init__()
+        self.latent_channels = cfg.latent_channels
+        self.in_channels = 2 * cfg.latent_channels   # mean and log-variance
+        self.kl_weight = cfg.kl_weight
+
+    def _moments(self, h):
+        mean, logvar = h.chunk(2, dim=1)
+        return mean, logvar.clamp(-30.0, 20.0)   # LDM's bounds: keeps exp() finite
+
+    def forward(self, h, generator: torch.Generator | None = None) -> BottleneckOutput:
+        mean, logvar = self._moments(h)
+        std = torch.exp(0.5 * logvar)
+        # Noise from the trainer's CPU generator so CPU runs are bit-reproducible and resumable.
+        eps = torch.randn(mean.shape, generator=generator).to(mean)
+        z = mean + std * eps
+        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).mean()
+        return BottleneckOutput(z, self.kl_weight * kl, kl=kl.detach())
+
+    def encode(self, h):
+        return self._moments(h)[0]
+
+    @property
+    def codebook_size(self) -> int:
+        return 0
+
+
+class VQBottleneck(nn.Module):
+    kind = "vq"
+
+    def __init__(self, cfg: AEModelSection):
+        super().__init__()
+        from vector_quantize_pytorch import VectorQuantize
+
+        self.in_channels = cfg.latent_channels
+        self.heads = cfg.vq_heads
+        self.vq = VectorQuantize(
+            dim=cfg.latent_channels, codebook_size=cfg.codebook_size,
+            # One head: codebook in the latent space itself (no projection, so the quantised
+            # vector *is* the latent the DiT learns). Several heads: C/heads dims each.
+            codebook_dim=cfg.latent_channels // cfg.vq_heads, heads=cfg.vq_heads,
+            separate_codebook_per_head=cfg.vq_heads > 1,
+            decay=cfg.codebook_decay, kmeans_init=cfg.kmeans_init, kmeans_iters=10,
+            threshold_ema_dead_code=cfg.dead_code_threshold,
+            commitment_weight=cfg.commitment_weight, accept_image_fmap=True)
+
+    @property
+    def codebook_size(self) -> int:
+        return self.vq.codebook_size
+
+    def forward(self, h, generator: torch.Generator | None = None) -> BottleneckOutput:
+        z, indices, commit = self.vq(h)
+        return BottleneckOutput(z, commit.sum(), indices=indices)
+
+    def encode(self, h):
+        return self.vq(h)[0]
+
+
+class FSQBottleneck(nn.Module):
+    kind = "fsq"
+
+    def __init__(self, cfg: AEModelSection):
+        super().__init__()
+        from vector_quantize_pytorch import FSQ
+
+        self.in_channels = cfg.latent_channels
+        # dim == len(levels) means no projection: the rounded values are the latent channels.
+        self.fsq = FSQ(levels=list(cfg.fsq_levels), dim=cfg.latent_channels)
+
+    @property
+    def codebook_size(self) -> int:
+        return int(self.fsq.codebook_size)
+
+    def forward(self, h, generator: torch.Generator | None = None) -> BottleneckOutput:
+        z, indices = self.fsq(h)
+        return BottleneckOutput(z, h.new_zeros(()), indices=indices)
+
+    def encode(self, h):
+        return self.fsq(h)[0]
+
+
+BOTTLENECKS = {"kl": GaussianBottleneck, "vq": VQBottleneck, "fsq": FSQBottleneck}
+
+
+def build_bottleneck(cfg: AEModelSection) -> nn.Module:
+    return BOTTLENECKS[cfg.quantizer](cfg)

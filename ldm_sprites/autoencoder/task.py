@@ -1,0 +1,241 @@
+"""The autoencoder training task for the shared trainer (``training.trainer.train``).
+
+Per step: a batch of sprites (uint8 on the device, converted and flipped per batch), encode,
+bottleneck, decode, alpha-weighted reconstruction loss + bottleneck loss (+ patch-GAN generator loss
+after ``loss.gan_start``). The discriminator is a task-owned part with its own optimiser, updated in
+``after_step`` and checkpointed through ``extra_state`` so ``--resume`` stays exact.
+
+At every checkpoint (``on_checkpoint``) the EMA model encodes the training sprites to compute the
+latent scale factor (1 / std, so that scaled latents have unit variance, as LDM does) and evaluates
+the held-out split; both go into the checkpoint's ``config.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from ldm_sprites.autoencoder import metrics
+from ldm_sprites.autoencoder.config import AEConfig
+from ldm_sprites.autoencoder.latents import map_batches
+from ldm_sprites.autoencoder.losses import (PatchDiscriminator, hinge_d_loss, hinge_g_loss,
+                                            reconstruction_loss)
+from ldm_sprites.autoencoder.model import Autoencoder
+from ldm_sprites.console import info
+from ldm_sprites.data.tensors import augment, rgba_uint8_to_model
+
+EVAL_FILE = "eval.jsonl"
+PREVIEW_SPRITES = 16
+
+
+def holdout_split(n: int, share: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic (train ids, held-out ids) for ``n`` sprites."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_hold = int(round(n * share)) if share > 0 else 0
+    n_hold = min(n_hold, n - 1)
+    return perm[n_hold:].sort().values, perm[:n_hold].sort().values
+
+
+class AutoencoderTask:
+    name = "autoencoder"
+
+    def __init__(self, cfg: AEConfig, images: torch.Tensor):
+        """``images``: (N, 4, H, W) uint8 straight RGBA, all sprites (the split happens here)."""
+        self.cfg = cfg
+        self.classes: list[str] = []
+        self.train_ids, self.holdout_ids = holdout_split(images.shape[0], cfg.data.holdout,
+                                                         cfg.train.seed)
+        self.images = images
+        self.train_images = images[self.train_ids]
+        self.model = Autoencoder(cfg.model, cfg.data.channels)
+        self.batch_size = cfg.train.batch_size
+        self.n = int(self.train_ids.numel())
+        self.device = torch.device("cpu")
+        self.step = 0
+        self.scale_factor: float | None = None
+        self.heldout_metrics: dict = {}
+        self._eval_step = -1
+        L = cfg.loss
+        self.use_gan = L.gan_weight > 0
+        self.disc = self.disc_opt = None
+        self._pending_disc_state = None
+        self._last_pair = None
+        if self.use_gan:
+            self.disc = PatchDiscriminator(cfg.data.channels, L.disc_channels, L.disc_layers)
+            self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=L.disc_lr, betas=(0.5, 0.9))
+
+    # -- trainer hooks --------------------------------------------------------------------------
+
+    def to(self, device):
+        self.device = torch.device(device)
+        self.train_images = self.train_images.to(device)
+        if self.disc is not None:
+            self.disc.to(device)
+            if self._pending_disc_state is not None:
+                # Optimiser state is loaded after the move so its tensors land on the device.
+                self.disc_opt.load_state_dict(self._pending_disc_state)
+                self._pending_disc_state = None
+        return self
+
+    def lr_lambda(self, cfg):
+        """Linear warm-up, then cosine decay to 10 %: the last PSNR dB come from the low-LR tail."""
+        warmup, total = max(1, cfg.warmup_steps), max(1, cfg.steps)
+
+        def f(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            t = min(1.0, (step - warmup) / max(1, total - warmup))
+            return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * t))
+        return f
+
+    def config_dict(self) -> dict:
+        c = self.cfg
+        return {"kind": "autoencoder", "model": asdict(c.model), "loss": asdict(c.loss),
+                "data": asdict(c.data), "scale_factor": self.scale_factor,
+                "latent_shape": [c.model.latent_channels, c.data.size // c.model.downsample,
+                                 c.data.size // c.model.downsample],
+                "holdout_ids": self.holdout_ids.tolist(), "heldout_metrics": self.heldout_metrics}
+
+    def epoch_at(self, step: int) -> float:
+        return round(step * self.batch_size / max(1, self.n), 3)
+
+    def gan_active(self) -> bool:
+        return self.use_gan and self.step >= self.cfg.loss.gan_start
+
+    def loss(self, model, generator: torch.Generator):
+        d = self.cfg.data
+        idx = torch.randint(self.n, (self.batch_size,), generator=generator).to(self.device)
+        x = augment(rgba_uint8_to_model(self.train_images[idx], d.channels), generator, flip=d.flip)
+        x_hat, out = model(x, generator)
+        loss, logs = reconstruction_loss(x_hat.float(), x, self.cfg.loss)
+        loss = loss + out.loss
+        logs["psnr"] = metrics.batch_psnr(x_hat, x)
+        if d.channels == 4:
+            logs["alpha_iou"] = metrics.batch_alpha_iou(x_hat, x)
+        if out.kl is not None:
+            logs["kl"] = out.kl
+        if out.indices is not None:
+            logs.update(metrics.code_usage(self._flat_indices(out.indices), self._n_codes()))
+            logs["commit"] = out.loss.detach()
+        if self.gan_active():
+            self.disc.requires_grad_(False)   # generator pass: no discriminator gradients
+            g = hinge_g_loss(self.disc(x_hat))
+            self.disc.requires_grad_(True)
+            loss = loss + self.cfg.loss.gan_weight * g
+            logs["g_loss"] = g.detach()
+            self._last_pair = (x.detach(), x_hat.detach())
+        return loss, logs
+
+    def after_step(self, step: int, accelerator) -> None:
+        self.step = step + 1
+        if self._last_pair is None:
+            return
+        real, fake = self._last_pair
+        self._last_pair = None
+        self.disc_opt.zero_grad(set_to_none=True)
+        d_loss = hinge_d_loss(self.disc(real), self.disc(fake))
+        d_loss.backward()
+        self.disc_opt.step()
+
+    def extra_state(self) -> dict:
+        state = {"step": self.step, "scale_factor": self.scale_factor}
+        if self.disc is not None:
+            state["disc"] = self.disc.state_dict()
+            state["disc_opt"] = self.disc_opt.state_dict()
+        return state
+
+    def load_extra_state(self, state: dict) -> None:
+        self.step = int(state.get("step", 0))
+        self.scale_factor = state.get("scale_factor")
+        if self.disc is not None and "disc" in state:
+            self.disc.load_state_dict(state["disc"])
+            self._pending_disc_state = state["disc_opt"]
+
+    def on_checkpoint(self, ema_model, step: int) -> None:
+        """Refresh the scale factor and held-out metrics that the checkpoint's config records."""
+        self.scale_factor = self.compute_scale_factor(ema_model)
+        self.evaluate(ema_model, step)
+
+    @torch.no_grad()
+    def preview(self, ema_model, step: int, path: Path) -> None:
+        """Grid of (input | reconstruction) pairs of held-out sprites; logs held-out metrics."""
+        from ldm_sprites.data.tensors import model_to_rgba_uint8
+        from ldm_sprites.imageio import make_grid, save_png
+
+        result = self.evaluate(ema_model, step)
+        ids = self.holdout_ids if len(self.holdout_ids) else self.train_ids
+        imgs = self.images[ids[:PREVIEW_SPRITES]]
+        x_hat = map_batches(lambda x: ema_model.decode(ema_model.encode(x)), imgs,
+                            self.cfg.data.channels, self._device_of(ema_model))
+        x = rgba_uint8_to_model(imgs, self.cfg.data.channels)
+        pairs = torch.stack([x, x_hat.clamp(-1, 1)], 1).flatten(0, 1)   # input, recon, input, ...
+        scale = max(1, min(4, 128 // imgs.shape[-1]))
+        save_png(path, make_grid(model_to_rgba_uint8(pairs), nrow=8, scale=scale))
+        with open(path.parent.parent / EVAL_FILE, "a") as fh:
+            fh.write(json.dumps({"step": step, **result}) + "\n")
+
+    # -- evaluation -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _device_of(model) -> torch.device:
+        return next(model.parameters()).device
+
+    def _n_codes(self) -> int:
+        heads = self.cfg.model.vq_heads if self.cfg.model.quantizer == "vq" else 1
+        return self.model.bottleneck.codebook_size * heads
+
+    def _flat_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """VQ with several heads: offset each head's ids so all heads share one histogram."""
+        heads = self.cfg.model.vq_heads if self.cfg.model.quantizer == "vq" else 1
+        if heads > 1 and indices.shape[-1] == heads:
+            offs = torch.arange(heads, device=indices.device) * self.model.bottleneck.codebook_size
+            indices = indices + offs
+        return indices
+
+    @torch.no_grad()
+    def compute_scale_factor(self, ema_model) -> float:
+        z = map_batches(ema_model.encode, self.images[self.train_ids], self.cfg.data.channels,
+                        self._device_of(ema_model))
+        return float(1.0 / z.float().std().clamp_min(1e-8))
+
+    @torch.no_grad()
+    def evaluate(self, ema_model, step: int) -> dict:
+        """Held-out PSNR / alpha IoU (+ codebook usage of the held-out codes). Cached per step."""
+        if self._eval_step == step:
+            return self.heldout_metrics
+        ids = self.holdout_ids if len(self.holdout_ids) else self.train_ids
+        result = evaluate_reconstruction(ema_model, self.images[ids], self.cfg.data.channels,
+                                         self._device_of(ema_model))
+        result["split"] = "heldout" if len(self.holdout_ids) else "train"
+        result["n"] = int(len(ids))
+        if self.cfg.model.quantizer in ("vq", "fsq"):
+            idx = self._codes(ema_model, self.images[self.train_ids])
+            usage = metrics.code_usage(self._flat_indices(idx), self._n_codes())
+            result.update({"train_code_usage": round(usage["usage"].item(), 4),
+                           "train_code_perplexity": round(usage["perplexity"].item(), 1),
+                           "codebook_size": self._n_codes()})
+        self.heldout_metrics, self._eval_step = result, step
+        info(f"step {step}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                          for k, v in result.items()))
+        return result
+
+    def _codes(self, ema_model, images: torch.Tensor) -> torch.Tensor:
+        def fn(x):
+            return ema_model.bottleneck(ema_model.encoder(x)).indices
+        return map_batches(fn, images, self.cfg.data.channels, self._device_of(ema_model)).long()
+
+
+@torch.no_grad()
+def evaluate_reconstruction(model, images: torch.Tensor, channels: int, device,
+                            batch_size: int = 128) -> dict:
+    """Pooled PSNR (dB, colour over covered pixels) and alpha IoU of encode -> decode."""
+    sums: dict = {}
+    for i in range(0, images.shape[0], batch_size):
+        x = rgba_uint8_to_model(images[i:i + batch_size].to(device), channels)
+        x_hat = model.decode(model.encode(x))
+        metrics.add_sums(sums, metrics.recon_sums(x_hat, x))
+    return {k: round(v, 4) for k, v in metrics.finish(sums).items()}

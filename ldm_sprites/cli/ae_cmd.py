@@ -1,0 +1,90 @@
+"""``ldmsprites train-ae``: stage one of latent diffusion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ldm_sprites.cli.common import device_option, seed_option
+
+
+@click.command("train-ae")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="YAML config (configs/ae-*.yaml); options below override it.")
+@click.option("--data", "data_dir", required=True, type=click.Path(),
+              help="Folder of sprites: metadata.csv, one sub-folder per class, or flat.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Run directory: checkpoints (model directories), samples, log.jsonl, eval.jsonl.")
+@click.option("--label-column", default=None,
+              help="Accepted for symmetry with train-diffusion; the autoencoder ignores labels.")
+@click.option("--quantizer", type=click.Choice(["vq", "fsq", "kl"]), default=None,
+              help="kl = continuous latents, vq = VectorQuantize codebook, fsq = finite scalar.")
+@click.option("--downsample", type=click.Choice(["2", "4", "8"]), default=None,
+              help="Spatial downsampling factor f (latent side = size / f).")
+@click.option("--latent-channels", type=int, default=None, help="Channels of the latent.")
+@click.option("--steps", type=int, default=None, help="Total training steps.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--lr", type=float, default=None, help="AdamW peak learning rate.")
+@click.option("--size", type=int, default=None, help="Square sprite size in pixels.")
+@click.option("--channels", type=click.Choice(["3", "4"]), default=None,
+              help="4 = RGBA (default), 3 = RGB composited on the config's background.")
+@click.option("--holdout", type=float, default=None,
+              help="Share of sprites held out for PSNR / IoU (default 0.1, split by --seed).")
+@click.option("--checkpoint-every", type=int, default=None)
+@click.option("--sample-every", type=int, default=None,
+              help="Write a reconstruction grid and held-out metrics every N steps (0: never).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Where decoded data is cached (default ~/.cache/ldm-sprites).")
+@seed_option
+@device_option
+def train_ae(config_path, data_dir, out_dir, label_column, quantizer, downsample, latent_channels,
+             steps, batch_size, lr, size, channels, holdout, checkpoint_every, sample_every, resume,
+             cache_dir, seed, device):
+    """Train a sprite autoencoder (stage one of latent diffusion)."""
+    from ldm_sprites.autoencoder.config import AEConfig, check_config
+    from ldm_sprites.autoencoder.task import AutoencoderTask
+    from ldm_sprites.config import apply_overrides, from_dict, load_yaml
+    from ldm_sprites.console import info
+    from ldm_sprites.data.dataset import DataSpec, load_sprite_data
+    from ldm_sprites.modeldir import list_checkpoints, load_model_dir
+    from ldm_sprites.training.trainer import seed_everything, train
+
+    out = Path(out_dir)
+    ckpts = list_checkpoints(out) if out.exists() else []
+    if resume and ckpts:
+        # The run's own config wins on resume; only the step budget may be raised.
+        saved = load_model_dir(ckpts[-1], expect_kind="autoencoder").config
+        cfg = from_dict(AEConfig, {k: saved[k] for k in ("model", "loss", "data", "train")})
+        apply_overrides(cfg, {"train.steps": steps})
+    else:
+        cfg = from_dict(AEConfig, load_yaml(config_path) if config_path else {})
+        apply_overrides(cfg, {
+            "model.quantizer": quantizer, "model.downsample": int(downsample) if downsample else None,
+            "model.latent_channels": latent_channels, "train.steps": steps,
+            "train.batch_size": batch_size, "train.lr": lr, "train.seed": seed,
+            "train.checkpoint_every": checkpoint_every, "train.sample_every": sample_every,
+            "data.size": size, "data.channels": int(channels) if channels else None,
+            "data.holdout": holdout,
+        })
+    check_config(cfg)
+    from ldm_sprites.cli.train_cmd import _check_ranges
+
+    _check_ranges(cfg)
+    if label_column:
+        info(f"--label-column '{label_column}' ignored: the autoencoder is trained without labels")
+    seed_everything(cfg.train.seed)
+    d = cfg.data
+    data = load_sprite_data(data_dir, DataSpec(d.size, d.channels, d.resample, d.background, None),
+                            cache_dir=cache_dir, max_bad_fraction=d.max_bad_fraction)
+    task = AutoencoderTask(cfg, data.images)
+    m = cfg.model
+    n_params = sum(p.numel() for p in task.model.parameters())
+    info(f"{len(data)} sprites ({task.n} train, {len(task.holdout_ids)} held out); {m.quantizer} "
+         f"autoencoder, f={m.downsample}, latent {m.latent_channels}x{d.size // m.downsample}x"
+         f"{d.size // m.downsample}, {n_params / 1e6:.2f} M parameters")
+    result = train(task, cfg.train, out, resume=resume, device=device)
+    final = task.heldout_metrics
+    click.echo(f"trained {result['step']} steps; autoencoder: {result['checkpoint']}; "
+               + ", ".join(f"{k} {v}" for k, v in final.items()))

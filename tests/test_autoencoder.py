@@ -1,0 +1,183 @@
+"""Stage one: autoencoder shapes, bottlenecks, losses, metrics, train-ae and the latent scale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from ldm_sprites.autoencoder.config import AEConfig, AEModelSection, check_config
+from ldm_sprites.autoencoder.model import Autoencoder
+from ldm_sprites.cli import cli
+from ldm_sprites.config import from_dict
+from ldm_sprites.errors import UserError
+
+NANO = dict(channels=16, res_blocks=1, codebook_size=32)
+
+
+def nano_ae_config(tmp_path: Path, quantizer: str = "kl", **train) -> Path:
+    """A YAML config for a nano autoencoder on 16x16 sprites (shared with test_latent.py)."""
+    cfg = {"model": {"quantizer": quantizer, "downsample": 4, "latent_channels": 4, "stem": 4,
+                     "fsq_levels": [5, 5, 5, 5], **NANO},
+           "data": {"size": 16, "holdout": 0.1},
+           "train": {"steps": 6, "batch_size": 8, "lr": 0.002, "warmup_steps": 2,
+                     "checkpoint_every": 3, "sample_every": 3, "log_every": 2, **train}}
+    path = tmp_path / f"ae-{quantizer}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def train_nano_ae(tmp_path: Path, data_dir: Path, quantizer: str = "kl", *extra) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    out = tmp_path / f"ae-{quantizer}"
+    res = CliRunner().invoke(cli, ["train-ae", "--config", str(nano_ae_config(tmp_path, quantizer)),
+                                   "--data", str(data_dir), "--out", str(out), *map(str, extra)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+@pytest.mark.parametrize("quantizer", ["kl", "vq", "fsq"])
+@pytest.mark.parametrize("f", [2, 4, 8])
+@pytest.mark.parametrize("channels", [4, 3])
+def test_encode_decode_shapes(quantizer, f, channels):
+    torch.manual_seed(0)
+    cfg = AEModelSection(quantizer=quantizer, downsample=f, latent_channels=4, stem=2,
+                         fsq_levels=[5, 5, 5, 5], **NANO)
+    model = Autoencoder(cfg, channels)
+    x = torch.rand(2, channels, 16, 16) * 2 - 1
+    x_hat, out = model(x, torch.Generator().manual_seed(0))
+    assert x_hat.shape == x.shape and out.z.shape == (2, 4, 16 // f, 16 // f)
+    assert torch.isfinite(out.loss)
+    model.eval()
+    z = model.encode(x)
+    assert z.shape == (2, 4, 16 // f, 16 // f)
+    assert torch.equal(z, model.encode(x)), "encode must be deterministic"
+    assert model.decode(z).shape == x.shape
+    if quantizer == "kl":
+        assert out.kl is not None
+    else:
+        assert out.indices is not None
+
+
+def test_fsq_latent_lies_on_the_grid():
+    cfg = AEModelSection(quantizer="fsq", downsample=4, latent_channels=4, stem=4,
+                         fsq_levels=[5, 5, 5, 5], **NANO)
+    model = Autoencoder(cfg, 4).eval()
+    z = model.encode(torch.rand(2, 4, 16, 16) * 2 - 1)
+    # FSQ with 5 levels rounds each channel to {-1, -0.5, 0, 0.5, 1}.
+    assert torch.allclose(z * 2, (z * 2).round(), atol=1e-5)
+
+
+def test_config_checks():
+    with pytest.raises(UserError, match="downsample"):
+        check_config(from_dict(AEConfig, {"model": {"downsample": 3}}))
+    with pytest.raises(UserError, match="quantizer"):
+        check_config(from_dict(AEConfig, {"model": {"quantizer": "vqgan"}}))
+    with pytest.raises(UserError, match="divisible"):
+        check_config(from_dict(AEConfig, {"model": {"downsample": 8}, "data": {"size": 20}}))
+    with pytest.raises(UserError, match="did you mean"):
+        from_dict(AEConfig, {"model": {"latent_channel": 4}})
+
+
+def test_metrics_perfect_and_wrong_reconstruction():
+    from ldm_sprites.autoencoder import metrics
+
+    x = -torch.ones(1, 4, 8, 8)
+    x[:, :, 2:6, 2:6] = 0.5
+    perfect = metrics.finish(metrics.recon_sums(x, x))
+    assert perfect["psnr"] > 100 and perfect["alpha_iou"] == 1.0
+    off = x.clone()
+    off[:, :3, 2:6, 2:6] += 0.2          # colour off by 0.1 on a [0, 1] scale
+    off[:, 3, 2:6, 2:4] = -1.0            # half the sprite vanishes
+    r = metrics.finish(metrics.recon_sums(off, x))
+    assert abs(r["psnr"] - 20.0) < 1e-3 and abs(r["alpha_iou"] - 0.5) < 1e-6
+    usage = metrics.code_usage(torch.tensor([0, 1, 1, 3]), 8)
+    assert usage["usage"].item() == 0.375 and 2.0 < usage["perplexity"].item() < 3.0
+
+
+def test_alpha_weighting_counts_opaque_pixels_more():
+    from ldm_sprites.autoencoder.config import AELossSection
+    from ldm_sprites.autoencoder.losses import reconstruction_loss
+
+    x = -torch.ones(1, 4, 4, 4)
+    x[:, :, :2] = 0.0                     # top half opaque
+    err_opaque, err_clear = x.clone(), x.clone()
+    err_opaque[:, 0, 0, 0] += 0.5
+    err_clear[:, 0, 3, 0] += 0.5
+    cfg = AELossSection()
+    assert reconstruction_loss(err_opaque, x, cfg)[0] > 5 * reconstruction_loss(err_clear, x, cfg)[0]
+
+
+@pytest.fixture(scope="module")
+def kl_run(tmp_path_factory, demo_dir):
+    return train_nano_ae(tmp_path_factory.mktemp("ae"), demo_dir, "kl")
+
+
+def test_train_ae_writes_an_autoencoder_model_dir(kl_run):
+    from ldm_sprites.modeldir import load_model_dir
+
+    md = load_model_dir(kl_run, expect_kind="autoencoder")
+    assert md.path.name == "step-00000006"
+    assert md.config["scale_factor"] > 0
+    assert set(md.config["heldout_metrics"]) >= {"psnr", "alpha_iou"}
+    assert len(md.config["holdout_ids"]) == 2          # 10 % of 24 demo sprites
+    assert (kl_run / "samples" / "step-00000006.png").is_file()
+    assert (kl_run / "eval.jsonl").read_text().count("\n") == 2
+    log = (kl_run / "log.jsonl").read_text()
+    assert '"psnr"' in log and '"kl"' in log and '"alpha_iou"' in log
+
+
+def test_scale_factor_gives_unit_latent_std(kl_run, demo_dir):
+    from ldm_sprites.autoencoder import encode_dataset, load_autoencoder
+    from ldm_sprites.data.dataset import DataSpec, load_sprite_data
+
+    ae = load_autoencoder(kl_run, device="cpu")
+    assert (ae.downsample, ae.latent_channels, ae.data_spec["size"]) == (4, 4, 16)
+    data = load_sprite_data(demo_dir, DataSpec(16, 4))
+    z = encode_dataset(ae, data, flip=False)
+    assert z.shape == (1, len(data), 4, 4, 4)
+    assert 0.85 < z.std().item() < 1.15
+    x = ae.decode(z[0])
+    assert x.shape == (len(data), 4, 16, 16)
+
+
+@pytest.mark.parametrize("quantizer", ["vq", "fsq"])
+def test_train_discrete_autoencoders_log_codebook_usage(tmp_path, demo_dir, quantizer):
+    from ldm_sprites.modeldir import load_model_dir
+
+    run = train_nano_ae(tmp_path, demo_dir, quantizer)
+    m = load_model_dir(run).config["heldout_metrics"]
+    assert 0 < m["train_code_usage"] <= 1 and m["train_code_perplexity"] >= 1
+    assert '"perplexity"' in (run / "log.jsonl").read_text()
+
+
+def test_gan_resume_equals_uninterrupted_run(tmp_path, demo_dir):
+    """The discriminator and its optimiser are part of the exact-resume state."""
+    from ldm_sprites.autoencoder.task import AutoencoderTask
+    from ldm_sprites.data.dataset import DataSpec, load_sprite_data
+    from ldm_sprites.modeldir import load_model_dir
+    from ldm_sprites.training.trainer import seed_everything, train
+
+    data = load_sprite_data(demo_dir, DataSpec(16, 4))
+    cfg = from_dict(AEConfig, {"model": {"stem": 4, **NANO}, "data": {"size": 16},
+                               "loss": {"gan_weight": 0.1, "gan_start": 1},
+                               "train": {"steps": 4, "batch_size": 4, "checkpoint_every": 2,
+                                         "sample_every": 0}})
+
+    def run(out, stop_after=None, resume=False):
+        seed_everything(0)
+        try:
+            train(AutoencoderTask(cfg, data.images), cfg.train, out, resume=resume,
+                  stop_after=stop_after)
+        except UserError:
+            pass
+
+    run(tmp_path / "a")
+    run(tmp_path / "b", stop_after=2)
+    run(tmp_path / "b", resume=True)
+    wa, wb = (load_model_dir(tmp_path / r).weights("model") for r in "ab")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert '"g_loss"' in (tmp_path / "a" / "log.jsonl").read_text()
