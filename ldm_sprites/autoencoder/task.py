@@ -43,9 +43,11 @@ def holdout_split(n: int, share: float, seed: int) -> tuple[torch.Tensor, torch.
 class AutoencoderTask:
     name = "autoencoder"
 
-    def __init__(self, cfg: AEConfig, images: torch.Tensor):
-        """``images``: (N, 4, H, W) uint8 straight RGBA, all sprites (the split happens here)."""
+    def __init__(self, cfg: AEConfig, images: torch.Tensor, data_dir: str | None = None):
+        """``images``: (N, 4, H, W) uint8 straight RGBA, all sprites (the split happens here);
+        ``data_dir`` is recorded so that the held-out split can be evaluated again later."""
         self.cfg = cfg
+        self.data_dir = str(Path(data_dir).resolve()) if data_dir else None
         self.classes: list[str] = []
         self.train_ids, self.holdout_ids = holdout_split(images.shape[0], cfg.data.holdout,
                                                          cfg.train.seed)
@@ -98,7 +100,8 @@ class AutoencoderTask:
                 "data": asdict(c.data), "scale_factor": self.scale_factor,
                 "latent_shape": [c.model.latent_channels, c.data.size // c.model.downsample,
                                  c.data.size // c.model.downsample],
-                "holdout_ids": self.holdout_ids.tolist(), "heldout_metrics": self.heldout_metrics}
+                "holdout_ids": self.holdout_ids.tolist(), "heldout_metrics": self.heldout_metrics,
+                "data_dir": self.data_dir}
 
     def epoch_at(self, step: int) -> float:
         return round(step * self.batch_size / max(1, self.n), 3)

@@ -78,7 +78,7 @@ def train_ae(config_path, data_dir, out_dir, label_column, quantizer, downsample
     d = cfg.data
     data = load_sprite_data(data_dir, DataSpec(d.size, d.channels, d.resample, d.background, None),
                             cache_dir=cache_dir, max_bad_fraction=d.max_bad_fraction)
-    task = AutoencoderTask(cfg, data.images)
+    task = AutoencoderTask(cfg, data.images, data_dir)
     m = cfg.model
     n_params = sum(p.numel() for p in task.model.parameters())
     info(f"{len(data)} sprites ({task.n} train, {len(task.holdout_ids)} held out); {m.quantizer} "
