@@ -36,6 +36,8 @@ from ldm_sprites.cli.common import device_option, seed_option
               help="GPU only; ignored on CPU.")
 @click.option("--checkpoint-every", type=int, default=None)
 @click.option("--sample-every", type=int, default=None, help="Write a sample grid every N steps (0: never).")
+@click.option("--compile/--no-compile", "compile_", default=None,
+              help="torch.compile the model: faster steps after minutes of compiling (long runs).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Where decoded data is cached (default ~/.cache/ldm-sprites).")
@@ -43,7 +45,7 @@ from ldm_sprites.cli.common import device_option, seed_option
 @device_option
 def train_diffusion(config_path, data_dir, out_dir, label_column, ae_dir, preset, steps, batch_size,
                     lr, size, channels, background, resample, hue_jitter, flip, prediction,
-                    mixed_precision, checkpoint_every, sample_every, resume, cache_dir, seed, device):
+                    mixed_precision, checkpoint_every, sample_every, compile_, resume, cache_dir, seed, device):
     """Train a class-conditional diffusion transformer on a folder of sprites."""
     from ldm_sprites.config import apply_overrides, from_dict, load_config, DiffusionConfig
     from ldm_sprites.console import info
@@ -62,7 +64,7 @@ def train_diffusion(config_path, data_dir, out_dir, label_column, ae_dir, preset
         cfg = from_dict(DiffusionConfig, {k: saved[k] for k in
                                            ("model", "diffusion", "data", "train", "sample")
                                            if k in saved} | {"model": _model_section(saved)})
-        apply_overrides(cfg, {"train.steps": steps})
+        apply_overrides(cfg, {"train.steps": steps, "train.compile": compile_})
         if saved.get("ae") and not ae_dir:
             ae_dir = saved["ae"].get("path")
     else:
@@ -71,6 +73,7 @@ def train_diffusion(config_path, data_dir, out_dir, label_column, ae_dir, preset
             "model.preset": preset, "train.steps": steps, "train.batch_size": batch_size,
             "train.lr": lr, "train.seed": seed, "train.mixed_precision": mixed_precision,
             "train.checkpoint_every": checkpoint_every, "train.sample_every": sample_every,
+            "train.compile": compile_,
             "data.size": size, "data.channels": int(channels) if channels else None,
             "data.background": background, "data.resample": resample,
             "data.label_column": label_column, "data.hue_jitter": hue_jitter, "data.flip": flip,

@@ -1,0 +1,1 @@
+"""Benchmark scripts; numbers go to docs/benchmarks.md with the command that produced them."""

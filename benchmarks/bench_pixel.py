@@ -1,0 +1,101 @@
+"""Pixel-mode speed: DiT vs plain ViT training img/s at the DDPM-baseline size, and per-sprite
+sampling time of DDPM-1000 vs DDIM-25 vs DPM-Solver++-25 (batch 64).
+
+    python -m benchmarks.bench_pixel [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.baselines import PlainViTDenoiser
+from benchmarks.common import machine, table, timed
+from ldm_sprites.diffusion.dit import build_dit
+from ldm_sprites.diffusion.guidance import GuidedDenoiser
+from ldm_sprites.diffusion.samplers import SAMPLERS
+from ldm_sprites.diffusion.schedule import NoiseSchedule
+
+
+def train_img_per_s(model, batch: int, steps: int, size: int = 64) -> float:
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    s = NoiseSchedule()
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(batch, 4, size, size, generator=g) * 2 - 1
+    y = torch.zeros(batch, dtype=torch.long)
+
+    def step():
+        t = torch.randint(0, 1000, (batch,), generator=g)
+        noise = torch.randn(x0.shape, generator=g)
+        loss = F.mse_loss(model(s.q_sample(x0, t, noise), t, y), noise)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def run():
+        for _ in range(steps):
+            step()
+
+    return batch * steps / timed(run, repeat=2, warmup=0)
+
+
+def sample_s_per_sprite(model, sampler: str, steps: int, batch: int, guidance: float) -> float:
+    s = NoiseSchedule()
+    labels = torch.zeros(batch, dtype=torch.long)
+    den = GuidedDenoiser(model, s, labels, model.config.num_classes, guidance, clip_x0=1.0)
+    ts = s.spaced_timesteps(steps)
+    x = torch.randn(batch, 4, 64, 64)
+    t0 = time.perf_counter()
+    SAMPLERS[sampler](den, x, s, ts, generator=torch.Generator().manual_seed(0))
+    return (time.perf_counter() - t0) / batch
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer steps (noisier numbers)")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    print(f"machine: {machine()}\n")
+    dit = build_dit("ddpm", input_size=64, in_channels=4, patch_size=4, num_classes=1)
+    vit = PlainViTDenoiser(num_classes=1)
+    nparams = lambda m: f"{sum(p.numel() for p in m.parameters()) / 1e6:.1f} M"
+    steps = 2 if args.quick else 4
+    rows = []
+    # Alternate the two so that load from other processes hits both alike.
+    dit_ips = train_img_per_s(dit, 32, steps)
+    vit_ips = train_img_per_s(vit, 32, steps)
+    dit_ips = max(dit_ips, train_img_per_s(dit, 32, steps))
+    vit_ips = max(vit_ips, train_img_per_s(vit, 32, steps))
+    rows.append({"model (64x64, patch 4, w288 d16 h8)": "DiT adaLN-Zero (ours)", "params": nparams(dit),
+                 "train img/s (batch 32)": f"{dit_ips:.2f}"})
+    rows.append({"model (64x64, patch 4, w288 d16 h8)": "plain nn.TransformerEncoder ViT",
+                 "params": nparams(vit), "train img/s (batch 32)": f"{vit_ips:.2f}"})
+    print(table(rows))
+    print(f"\nDiT / plain ViT training speed: {dit_ips / vit_ips:.2f}x\n")
+
+    dit.eval()
+    batch = 64
+    # DDPM-1000 at batch 64 takes long on a CPU: time a slice of the steps and scale (per-step cost
+    # is constant for a fixed batch), which is what a full run would measure.
+    slice_steps = 20 if args.quick else 50
+    s = NoiseSchedule()
+    den = GuidedDenoiser(dit, s, torch.zeros(batch, dtype=torch.long), 1, 1.0, clip_x0=1.0)
+    x = torch.randn(batch, 4, 64, 64)
+    t0 = time.perf_counter()
+    SAMPLERS["ddpm"](den, x, s, list(range(999, 999 - slice_steps, -1)),
+                     generator=torch.Generator().manual_seed(0))
+    ddpm = (time.perf_counter() - t0) / slice_steps * 1000 / batch
+    rows = [{"sampler": "DDPM ancestral, 1000 steps", "s per sprite": f"{ddpm:.3f}", "speed-up": "1x"}]
+    for name, label in (("ddim", "DDIM, 25 steps"), ("dpmpp", "DPM-Solver++(2M), 25 steps")):
+        t = sample_s_per_sprite(dit, name, 25, batch, 1.0)
+        rows.append({"sampler": label, "s per sprite": f"{t:.3f}", "speed-up": f"{ddpm / t:.0f}x"})
+    print(f"sampling, DDPM-baseline DiT, batch {batch}, no guidance (DDPM-1000 extrapolated from "
+          f"{slice_steps} timed steps):")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
