@@ -73,6 +73,15 @@ class SampleSection:
     guidance: float = 3.0
     eta: float = 0.0
     init_noise: str = "standard"     # standard | harmonic
+    # Guide only where sigma = sqrt((1-ab)/ab) lies in (min, max]; max 0 = no upper limit.
+    guidance_sigma_min: float = 0.0
+    guidance_sigma_max: float = 0.0
+
+    @property
+    def guidance_interval(self) -> tuple[float, float] | None:
+        if self.guidance_sigma_min <= 0 and self.guidance_sigma_max <= 0:
+            return None
+        return (self.guidance_sigma_min, self.guidance_sigma_max)
 
 
 @dataclass

@@ -109,3 +109,22 @@ def test_solvers_converge_on_gaussian_data_and_dpmpp_beats_ddim_at_25_steps():
     assert abs(std["dpmpp", 25] - 1) < abs(std["ddim", 25] - 1)
     assert std["ddim", 200] == pytest.approx(1.0, abs=0.01)
     assert std["dpmpp", 200] == pytest.approx(1.0, abs=0.01)
+
+
+def test_guidance_interval_guides_only_inside_the_sigma_range():
+    m = _CountingModel(_random_model())
+    s = NoiseSchedule()
+    y = torch.tensor([1, 2])
+    den = GuidedDenoiser(m, s, y, 3, guidance=3.0, interval=(0.5, 5.0))
+    sigma = lambda t: ((1 - s.alpha_bar(t)) / s.alpha_bar(t)) ** 0.5
+    t_in = next(t for t in range(1000) if 0.5 < sigma(t) <= 5.0)
+    t_hi = next(t for t in range(999, -1, -1) if sigma(t) > 5.0)
+    x = torch.randn(2, 4, 8, 8)
+    assert den.scale_at(t_in) == 3.0 and den.scale_at(t_hi) == 1.0 and den.scale_at(0) == 1.0
+    den(x, t_hi)
+    den(x, t_in)
+    assert m.batch == [2, 4]  # outside the interval: conditional pass only
+    plain = GuidedDenoiser(m.inner, s, y, 3, guidance=3.0)
+    torch.testing.assert_close(den(x, t_in), plain(x, t_in))
+    cond_only = GuidedDenoiser(m.inner, s, y, 3, guidance=1.0)
+    torch.testing.assert_close(den(x, t_hi), cond_only(x, t_hi))

@@ -101,7 +101,8 @@ class DiffusionPipeline:
     def sample(self, labels: list[int] | torch.Tensor, *, guidance: float = 3.0,
                sampler: str = "dpmpp", steps: int = 25, seed: int = 0, eta: float = 0.0,
                init_noise: str = "standard", batch_size: int = 64, callback=None,
-               progress: bool = False) -> torch.Tensor:
+               progress: bool = False,
+               guidance_interval: tuple[float, float] | None = None) -> torch.Tensor:
         """Sample one sprite per label; returns model-space pixels (N, C, H, W) on the CPU.
 
         ``callback(step, x_t, x0_pred)`` gets the latent/pixel tensors of the *first* batch.
@@ -132,7 +133,8 @@ class DiffusionPipeline:
             y = labels[b * batch_size:(b + 1) * batch_size].to(self.device)
             x = torch.randn((len(y),) + shape, generator=gen) * scale
             den = GuidedDenoiser(self.model, self.schedule, y, self.null_label, guidance,
-                                 self.prediction, clip_x0=None if self.latent else 1.0)
+                                 self.prediction, clip_x0=None if self.latent else 1.0,
+                                 interval=guidance_interval)
 
             def cb(i, x_t, x0, _first=(b == 0)):
                 if bar is not None:
