@@ -1,0 +1,92 @@
+"""Everything ``train-diffusion`` does, as a library call (the CLI and the examples share it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ldm_sprites.config import DiffusionConfig, apply_overrides, from_dict, load_config
+from ldm_sprites.errors import UserError
+
+
+def _model_section(saved: dict) -> dict:
+    """Turn a saved (fully resolved) DiT config back into a config-file model section."""
+    m = saved["model"]
+    return {"preset": None, "patch_size": m["patch_size"], "hidden_size": m["hidden_size"],
+            "depth": m["depth"], "num_heads": m["num_heads"], "mlp_ratio": m["mlp_ratio"],
+            "class_dropout": m["class_dropout"]}
+
+
+def check_ranges(cfg) -> None:
+    t, d = cfg.train, cfg.data
+    if t.steps < 1:
+        raise UserError("--steps must be at least 1")
+    if t.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    if not (0 < t.lr < 1):
+        raise UserError(f"--lr {t.lr} is out of range; typical values are 1e-4 to 1e-3")
+    if d.size < 8 or d.size > 512:
+        raise UserError(f"--size {d.size} is out of range (8 to 512 pixels)")
+    if t.checkpoint_every < 1:
+        raise UserError("checkpoint_every must be at least 1")
+
+
+def resolve_config(config_path, out_dir, resume: bool, overrides: dict):
+    """The config to train with, and the AE directory a resumed run was using (or None).
+
+    On ``resume`` the run's own saved config wins (same model, data and schedule); only the step
+    budget and compilation may change.
+    """
+    from ldm_sprites.modeldir import list_checkpoints, load_model_dir
+
+    out = Path(out_dir)
+    ckpts = list_checkpoints(out) if out.exists() else []
+    if resume and ckpts:
+        saved = load_model_dir(ckpts[-1]).config
+        cfg = from_dict(DiffusionConfig, {k: saved[k] for k in
+                                           ("diffusion", "data", "train", "sample") if k in saved}
+                        | {"model": _model_section(saved)})
+        apply_overrides(cfg, {k: overrides.get(k) for k in ("train.steps", "train.compile")})
+        return cfg, (saved.get("ae") or {}).get("path")
+    cfg = load_config(config_path)
+    apply_overrides(cfg, overrides)
+    return cfg, None
+
+
+def run_diffusion_training(cfg: DiffusionConfig, data_dir, out_dir, ae_dir=None,
+                           resume: bool = False, device: str | None = None, cache_dir=None,
+                           stop_after: int | None = None) -> dict:
+    """Load (cached) data, encode it with the AE in latent mode, build the DiT and train."""
+    from ldm_sprites.console import info
+    from ldm_sprites.data.dataset import DataSpec, class_counts, load_sprite_data
+    from ldm_sprites.training.diffusion_task import DiffusionTask
+    from ldm_sprites.training.trainer import seed_everything, train
+
+    check_ranges(cfg)
+    seed_everything(cfg.train.seed)
+    latents = ae_info = autoencoder = None
+    if ae_dir:
+        from ldm_sprites.autoencoder import encode_dataset, load_autoencoder
+
+        autoencoder = load_autoencoder(ae_dir, device=device)
+        # The data must look like what the autoencoder was trained on.
+        apply_overrides(cfg, {"data.size": autoencoder.data_spec["size"],
+                              "data.channels": autoencoder.data_spec["channels"],
+                              "data.resample": autoencoder.data_spec["resample"],
+                              "data.background": autoencoder.data_spec["background"],
+                              "data.hue_jitter": 0.0})
+    d = cfg.data
+    spec = DataSpec(d.size, d.channels, d.resample, d.background, d.label_column)
+    data = load_sprite_data(data_dir, spec, cache_dir=cache_dir, max_bad_fraction=d.max_bad_fraction)
+    counts = class_counts(data)
+    info(f"{len(data)} sprites, " + (f"{len(counts)} classes: " + ", ".join(
+        f"{k} {v}" for k, v in counts.items()) if counts else "unconditional"))
+    if ae_dir:
+        latents = encode_dataset(autoencoder, data, cache_dir=cache_dir, flip=d.flip)
+        ae_info = autoencoder.reference()
+    task = DiffusionTask(cfg, data.images, data.labels, data.classes, latents=latents,
+                         ae_info=ae_info, autoencoder=autoencoder)
+    n_params = sum(p.numel() for p in task.model.parameters())
+    info(f"DiT {n_params / 1e6:.2f} M parameters, {task.model.config.num_tokens} tokens, "
+         f"{task.model.flops_per_image() / 1e9:.3f} GFLOP per image forward")
+    return train(task, cfg.train, Path(out_dir), resume=resume, device=device,
+                 stop_after=stop_after)
