@@ -94,6 +94,12 @@ class DiffusionPipeline:
         return class_ids(names, self.classes)
 
     @property
+    def noise_shape(self) -> tuple[int, int, int]:
+        """Shape of one initial-noise tensor x_T (latent or pixel)."""
+        c = self.model.config
+        return (c.in_channels, c.input_size, c.input_size)
+
+    @property
     def null_label(self) -> int:
         return self.model.config.num_classes
 
@@ -102,10 +108,12 @@ class DiffusionPipeline:
                sampler: str = "dpmpp", steps: int = 25, seed: int = 0, eta: float = 0.0,
                init_noise: str = "standard", batch_size: int = 64, callback=None,
                progress: bool = False,
-               guidance_interval: tuple[float, float] | None = None) -> torch.Tensor:
+               guidance_interval: tuple[float, float] | None = None,
+               noise: torch.Tensor | None = None) -> torch.Tensor:
         """Sample one sprite per label; returns model-space pixels (N, C, H, W) on the CPU.
 
         ``callback(step, x_t, x0_pred)`` gets the latent/pixel tensors of the *first* batch.
+        ``noise`` (N, C, h, w) replaces the seeded initial noise x_T (e.g. to interpolate seeds).
         """
         if sampler not in SAMPLERS:
             raise UserError(f"unknown sampler '{sampler}'; choose one of {', '.join(SAMPLERS)}")
@@ -115,8 +123,7 @@ class DiffusionPipeline:
         if not self.classes:
             labels = torch.full_like(labels, self.null_label)
             guidance = 1.0  # unconditional: nothing to guide towards
-        cfg = self.model.config
-        shape = (cfg.in_channels, cfg.input_size, cfg.input_size)
+        shape = self.noise_shape
         timesteps = self.schedule.spaced_timesteps(steps)
         scale = self.schedule.harmonic_init_scale(timesteps) if init_noise == "harmonic" else 1.0
         gen = torch.Generator().manual_seed(int(seed))
@@ -131,7 +138,10 @@ class DiffusionPipeline:
                        unit="step", leave=False)
         for b in range(n_batches):
             y = labels[b * batch_size:(b + 1) * batch_size].to(self.device)
-            x = torch.randn((len(y),) + shape, generator=gen) * scale
+            if noise is not None:
+                x = noise[b * batch_size:(b + 1) * batch_size].float() * scale
+            else:
+                x = torch.randn((len(y),) + shape, generator=gen) * scale
             den = GuidedDenoiser(self.model, self.schedule, y, self.null_label, guidance,
                                  self.prediction, clip_x0=None if self.latent else 1.0,
                                  interval=guidance_interval)

@@ -1,0 +1,77 @@
+"""The Python API in one place: what the CLI does, as functions.
+
+    from ldm_sprites import api
+    api.write_demo_set("data/demo", n_per_class=100)
+    run = api.train_diffusion("data/demo", "runs/px", config="configs/pixel-tiny.yaml",
+                              label_column="type", steps=300)
+    pipe = api.load_pipeline(run)
+    sprites, names = api.generate(pipe, classes=["fire"], num=8, seed=0)
+    api.export_sprites(api.sprites_to_export(sprites, names), "assets/fire")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ldm_sprites.data.demo import DEMO_CLASSES, make_demo_sprites, write_demo_set  # noqa: F401
+from ldm_sprites.export import ExportOptions, Sprite, export_sprites, load_sprite_folder  # noqa: F401
+
+# train_diffusion(**overrides) keyword -> dotted config key
+_OVERRIDES = {
+    "preset": "model.preset", "patch_size": "model.patch_size", "steps": "train.steps",
+    "batch_size": "train.batch_size", "lr": "train.lr", "seed": "train.seed",
+    "checkpoint_every": "train.checkpoint_every", "sample_every": "train.sample_every",
+    "log_every": "train.log_every", "warmup_steps": "train.warmup_steps",
+    "ema_decay": "train.ema_decay", "mixed_precision": "train.mixed_precision",
+    "compile": "train.compile", "size": "data.size", "channels": "data.channels",
+    "label_column": "data.label_column", "flip": "data.flip", "hue_jitter": "data.hue_jitter",
+    "resample": "data.resample", "prediction": "diffusion.prediction",
+    "schedule": "diffusion.schedule", "timestep_bias": "diffusion.timestep_bias",
+    "guidance": "sample.guidance", "sampler": "sample.sampler", "sample_steps": "sample.steps",
+}
+
+
+def train_diffusion(data, out, config=None, ae=None, resume: bool = False, device=None,
+                    cache_dir=None, **overrides) -> Path:
+    """Train (or resume) a diffusion model; returns the newest checkpoint directory."""
+    from ldm_sprites.errors import UserError
+    from ldm_sprites.training.diffusion_run import resolve_config, run_diffusion_training
+
+    unknown = set(overrides) - set(_OVERRIDES)
+    if unknown:
+        raise UserError(f"unknown option(s) {', '.join(sorted(unknown))}; "
+                        f"valid: {', '.join(sorted(_OVERRIDES))}")
+    cfg, saved_ae = resolve_config(config, out, resume,
+                                   {_OVERRIDES[k]: v for k, v in overrides.items()})
+    result = run_diffusion_training(cfg, data, out, ae_dir=ae or saved_ae, resume=resume,
+                                    device=device, cache_dir=cache_dir)
+    return Path(result["checkpoint"])
+
+
+def load_pipeline(model=None, device=None, weights: str = "ema"):
+    """A ``DiffusionPipeline`` for a model directory or run (default: the bundled demo model)."""
+    from ldm_sprites.cli.generate_cmd import _default_model
+    from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+
+    return DiffusionPipeline.load(model or _default_model(), device=device, weights=weights)
+
+
+def generate(pipe, classes: list[str] | None = None, num: int = 16, guidance: float | None = None,
+             steps: int | None = None, sampler: str | None = None, seed: int = 0, eta: float = 0.0,
+             callback=None, batch_size: int = 64, noise=None) -> tuple[np.ndarray, list[str]]:
+    """Sample ``num`` sprites spread over ``classes`` -> ((num, H, W, 4) uint8 RGBA, class names)."""
+    d = pipe.defaults
+    names = list(classes) if classes else (list(pipe.classes) or ["sprite"])
+    ids = pipe.class_ids(names) if pipe.classes else [0] * len(names)
+    labels = [ids[i % len(ids)] for i in range(num)]
+    x = pipe.sample(labels, guidance=d.get("guidance", 3.0) if guidance is None else guidance,
+                    sampler=sampler or d.get("sampler", "dpmpp"), steps=steps or d.get("steps", 25),
+                    seed=seed, eta=eta, batch_size=batch_size, callback=callback, noise=noise)
+    return pipe.to_rgba(x), [names[i % len(names)] for i in range(num)]
+
+
+def sprites_to_export(sprites: np.ndarray, names: list[str], seed: int | None = None) -> list[Sprite]:
+    return [Sprite(name=f"{n}-{i:03d}", rgba=s, class_name=n, seed=seed, source=f"sample #{i}")
+            for i, (s, n) in enumerate(zip(sprites, names))]
