@@ -90,6 +90,9 @@ def load_autoencoder_for(model_dir: ModelDir, device, override: str | Path | Non
     ref = model_dir.config.get("ae") or {}
     want = ref.get("hash")
     path = override or ref.get("path")
+    if path and not override and not Path(path).is_absolute():
+        # Relative paths (bundled or shared models carry their AE inside) are relative to the model.
+        path = str(model_dir.path / path)
     if not path:
         raise UserError(f"model {model_dir.path} is a latent model but records no autoencoder; "
                         "pass --ae with the autoencoder it was trained with")

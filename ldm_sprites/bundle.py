@@ -1,0 +1,62 @@
+"""Make a self-contained, shareable model directory from a training run.
+
+    python -m ldm_sprites.bundle runs/demo-dit ldm_sprites/assets/demo-model [--fp16]
+
+Keeps config, classes and the EMA weights (optionally as fp16, half the size), drops the raw
+weights and the train state, and copies a latent model's autoencoder inside as ``ae/`` with a
+relative path, so the directory works wherever it is copied. This is how the bundled demo model
+is made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from ldm_sprites.modeldir import hash_model_dir, load_model_dir, save_model_dir
+
+
+def _slim(md, out: Path, fp16: bool, extra_config: dict | None = None) -> Path:
+    sd = md.weights("ema")
+    if fp16:
+        sd = {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
+    config = {k: v for k, v in md.config.items() if k != "format_version"}
+    config.update(extra_config or {})
+    save_model_dir(out, config, {"ema": sd}, classes=md.classes)
+    return out
+
+
+def bundle_model(run: str | Path, out: str | Path, fp16: bool = True) -> Path:
+    out = Path(out)
+    md = load_model_dir(run)
+    extra = {}
+    if md.config.get("ae"):
+        ae_src = load_model_dir(md.config["ae"]["path"] if Path(md.config["ae"]["path"]).is_absolute()
+                                else md.path / md.config["ae"]["path"])
+        tmp_ae = out.with_name(out.name + ".ae-staging")
+        _slim(ae_src, tmp_ae, fp16)
+        extra["ae"] = {"path": "ae", "hash": hash_model_dir(tmp_ae)}
+        _slim(md, out, fp16, extra)
+        tmp_ae.rename(out / "ae")
+    else:
+        _slim(md, out, fp16)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run")
+    ap.add_argument("out")
+    ap.add_argument("--fp32", action="store_true", help="keep fp32 weights (twice the size)")
+    args = ap.parse_args()
+    out = bundle_model(args.run, args.out, fp16=not args.fp32)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"bundled {args.run} -> {out} ({size / 1e6:.1f} MB)")
+    print(json.dumps(load_model_dir(out).config.get("ae"), indent=None))
+
+
+if __name__ == "__main__":
+    main()
