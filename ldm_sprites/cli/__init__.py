@@ -7,6 +7,7 @@ other feature. Heavy libraries (torch, matplotlib, vtracer) are imported inside 
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -36,7 +37,10 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attr = target.split(":")
-        return getattr(importlib.import_module(module_name), attr)
+        try:
+            return getattr(importlib.import_module(module_name), attr)
+        except ImportError as exc:  # a broken optional dependency must not break --help or others
+            return _unavailable(name, exc)
 
     def resolve_command(self, ctx, args):
         name = args[0] if args else None
@@ -54,7 +58,15 @@ class LazyGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except KeyboardInterrupt:
-            raise click.ClickException("interrupted") from None
+            raise _Interrupted("interrupted") from None
+        except OSError as exc:
+            if _VERBOSE:
+                raise
+            if exc.errno in _OS_ERRNOS:  # disk full, permissions, read-only: what and where
+                from ldm_sprites.fsutil import describe_os_error
+
+                raise click.ClickException(describe_os_error(exc.filename, exc)) from None
+            raise _one_line(exc) from None
         except MemoryError:
             raise click.ClickException(
                 "out of memory: lower --batch-size or --num, or use a smaller preset"
@@ -62,10 +74,33 @@ class LazyGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the point is to never show a traceback
             if _VERBOSE:
                 raise
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise click.ClickException(
-                f"{type(exc).__name__}: {msg} (run with --verbose for the traceback)"
-            ) from None
+            raise _one_line(exc) from None
+
+
+class _Interrupted(click.ClickException):
+    exit_code = 130  # the shell's convention for Ctrl-C
+
+
+_OS_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def _one_line(exc: BaseException) -> click.ClickException:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return click.ClickException(f"{type(exc).__name__}: {msg} (run with --verbose for the traceback)")
+
+
+def _unavailable(name: str, exc: ImportError) -> click.Command:
+    """A stand-in for a command whose module cannot be imported: listed, fails in one line."""
+    def fail():
+        if _VERBOSE:  # set by now: the group's callback runs after commands are resolved
+            raise exc
+        raise click.ClickException(f"'{name}' is unavailable: {type(exc).__name__}: {exc} "
+                                   "(reinstall ldm-sprites with its dependencies)")
+
+    return click.Command(name, callback=fail, help=f"(unavailable: {exc})",
+                         short_help="(unavailable: run it for the reason)",
+                         context_settings={"ignore_unknown_options": True,
+                                           "allow_extra_args": True})
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -72,12 +72,16 @@ def export(input_dir, out_dir, palette_file, **options) -> None:
     alpha get their uniform border colour keyed out as background.
     """
     from ldm_sprites.export import ExportOptions, export_sprites, scan_sprite_folder
+    from ldm_sprites.fsutil import ensure_dir
 
     export_options = ExportOptions(palette=palette_file, **options)
     export_options.validate()  # before reading images, so a bad option fails fast
+    ensure_dir(out_dir)  # likewise an unwritable --out
     scan = scan_sprite_folder(input_dir)
     if scan.skipped:
-        click.echo(f"Skipped {_plural(len(scan.skipped), 'file')} that are not readable images.")
+        why = f" (e.g. {scan.unreadable[0]})" if scan.unreadable else ""
+        click.echo(f"Skipped {_plural(len(scan.skipped), 'file')} that are not readable images: "
+                   f"{_names(scan.skipped)}{why}.")
     if scan.keyed:
         click.echo(
             f"No alpha in {_plural(len(scan.keyed), 'image')}: treated the uniform border colour "

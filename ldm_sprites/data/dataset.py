@@ -164,8 +164,6 @@ def _decode_all(files, labels, spec: DataSpec, max_bad_fraction: float):
     arrays, kept_labels, bad = [], [], []
     for i, f in enumerate(progress(files, desc="decoding sprites", unit="img", leave=False)):
         try:
-            if not f.is_file():
-                raise ImageDecodeError(f"{f.name}: file not found")
             rgba = load_rgba(f)
         except ImageDecodeError as exc:
             bad.append(str(exc))
@@ -228,8 +226,9 @@ def load_sprite_data(root: str | Path, spec: DataSpec, cache_dir: str | Path | N
                 save_file({"images": images, "labels": label_ids}, str(tmp),
                           metadata={"classes": json.dumps(classes), "layout": layout})
             data.cache_file = cache_file
-        except (UserError, OSError) as exc:
-            warn(f"could not write the data cache ({exc}); images will be decoded again next time")
+        except Exception as exc:  # noqa: BLE001 - safetensors reports a full disk as SafetensorError
+            warn(f"could not write the data cache ({str(exc).splitlines()[0] if str(exc) else exc!r}); "
+                 "images will be decoded again next time")
     return data
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
-from PIL import Image, ImageSequence
+from PIL import Image, ImageSequence, UnidentifiedImageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tga", ".tif", ".tiff"}
 # Sprites are small; anything beyond this is a decompression bomb or not a sprite.
@@ -23,7 +25,7 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
-def _to_rgba(img: Image.Image) -> np.ndarray:
+def to_rgba(img: Image.Image) -> np.ndarray:
     """Convert any PIL mode to RGBA uint8, keeping palette transparency and 16-bit precision right."""
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -46,25 +48,42 @@ def _to_rgba(img: Image.Image) -> np.ndarray:
     return np.array(img, dtype=np.uint8)
 
 
-def load_rgba(path: str | Path) -> np.ndarray:
-    """Read an image file as an (H, W, 4) uint8 RGBA array; animated files give their first frame."""
+@contextlib.contextmanager
+def open_image(path: str | Path) -> Iterator[Image.Image]:
+    """Open an image for reading with the sprite size limit; *every* failure inside the ``with``
+    block (PIL decodes lazily, so also in ``convert``/``load``) becomes an ``ImageDecodeError``
+    naming the file. The one place where untrusted image files are opened."""
     path = Path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 if img.width * img.height > MAX_PIXELS:
-                    raise ImageDecodeError(
-                        f"{path.name} is {img.width}x{img.height}, too large for a sprite")
-                frame = next(iter(ImageSequence.Iterator(img)))
-                frame.load()
-                rgba = _to_rgba(frame)
+                    raise ImageDecodeError(f"{path.name} is {img.width}x{img.height} pixels, "
+                                           "too large for a sprite (decompression bomb?)")
+                yield img
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageDecodeError(f"{path.name} is too large to be a sprite (decompression bomb?)") from None
-    except Exception as exc:  # PIL raises many types for broken files
-        raise ImageDecodeError(f"{path.name}: {type(exc).__name__}: {exc}") from None
+    except MemoryError:
+        raise ImageDecodeError(f"{path.name} is too large to decode") from None
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files
+        if isinstance(exc, FileNotFoundError):
+            raise ImageDecodeError(f"{path.name}: file not found") from None
+        if isinstance(exc, UnidentifiedImageError):
+            raise ImageDecodeError(f"{path.name} is not an image (empty, or another kind of file "
+                                   "named like one)") from None
+        raise ImageDecodeError(f"{path.name} is damaged ({type(exc).__name__}: {exc})") from None
+
+
+def load_rgba(path: str | Path) -> np.ndarray:
+    """Read an image file as an (H, W, 4) uint8 RGBA array; animated files give their first frame."""
+    path = Path(path)
+    with open_image(path) as img:
+        frame = next(iter(ImageSequence.Iterator(img)))
+        frame.load()
+        rgba = to_rgba(frame)
     if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.size == 0:
         raise ImageDecodeError(f"{path.name}: could not convert to RGBA")
     return rgba

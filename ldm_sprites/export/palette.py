@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ldm_sprites.errors import UserError
 
@@ -53,11 +53,13 @@ def _parse_hex(path: Path, lines: list[str]) -> list[tuple[int, int, int]]:
 
 def _parse_swatch(path: Path) -> list[tuple[int, int, int]]:
     """Unique opaque colours of an image, in reading order (so the file's order is kept)."""
+    from ldm_sprites.data.images import ImageDecodeError, open_image, to_rgba
+
     try:
-        with Image.open(path) as image:
-            rgba = np.array(image.convert("RGBA")).reshape(-1, 4)
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
-        raise UserError(f"cannot read palette image {path}: is it a valid PNG?") from None
+        with open_image(path) as image:
+            rgba = to_rgba(image).reshape(-1, 4)
+    except ImageDecodeError as exc:
+        raise UserError(f"cannot read palette image {path}: {exc}; is it a valid PNG?") from None
     opaque = rgba[rgba[:, 3] >= 128, :3]
     _, first = np.unique(opaque, axis=0, return_index=True)
     return [tuple(int(v) for v in opaque[i]) for i in sorted(first)]

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from ldm_sprites.data.images import ImageDecodeError, open_image, to_rgba
 from ldm_sprites.errors import UserError
 from ldm_sprites.export.background import key_uniform_border
 
@@ -35,6 +36,7 @@ class FolderScan:
 
     sprites: list[Sprite]
     skipped: list[str] = field(default_factory=list)  # not an image, or unreadable
+    unreadable: list[str] = field(default_factory=list)  # why each unreadable image was skipped
     keyed: list[str] = field(default_factory=list)  # had no alpha; border colour keyed out
     opaque: list[str] = field(default_factory=list)  # had no alpha and no uniform border
 
@@ -78,10 +80,10 @@ def _has_alpha(image: Image.Image) -> bool:
 
 def _read_image(path: Path) -> tuple[np.ndarray, str]:
     """RGBA pixels and how alpha was obtained: 'alpha', 'keyed' or 'opaque'."""
-    with Image.open(path) as image:
+    with open_image(path) as image:
         image.seek(0)  # animated GIF/WebP: the first frame is the sprite
         had_alpha = _has_alpha(image)
-        rgba = np.array(image.convert("RGBA"))
+        rgba = to_rgba(image)
     if had_alpha and rgba[..., 3].min() < 255:
         return rgba, "alpha"
     # No alpha channel, or one that is opaque everywhere: try the background colour instead.
@@ -105,8 +107,9 @@ def scan_sprite_folder(path) -> FolderScan:
             continue
         try:
             rgba, how = _read_image(file)
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        except ImageDecodeError as exc:
             scan.skipped.append(file.name)
+            scan.unreadable.append(str(exc))
             continue
         name = safe_name(file.stem)
         if name in used_names:  # a.png and a.jpg: keep both, distinguish by format
