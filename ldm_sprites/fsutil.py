@@ -28,12 +28,25 @@ def ensure_dir(path: str | os.PathLike) -> Path:
     return path
 
 
-def _describe_os_error(path: Path, exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
+def describe_os_error(path: str | os.PathLike | None, exc: OSError) -> str:
+    """One actionable line for a failed write: what could not be written, why, what to do."""
+    path = path or exc.filename or "a file"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"cannot write {path}: no space left on device (free some space and run again)"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if exc.errno in (errno.EACCES, errno.EPERM):
         return f"cannot write {path}: permission denied (choose another output location)"
+    if exc.errno == errno.EROFS:
+        return f"cannot write {path}: read-only file system (choose another output location)"
     return f"cannot write {path}: {exc.strerror or exc}"
+
+
+def write_synced(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` and fsync it (for files inside a directory that is renamed into
+    place afterwards). Errors are plain ``OSError`` with errno, whatever wrote the bytes."""
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 @contextlib.contextmanager
@@ -54,7 +67,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp_path, path)
     except OSError as exc:
         tmp_path.unlink(missing_ok=True)
-        raise UserError(_describe_os_error(path, exc)) from None
+        raise UserError(describe_os_error(path, exc)) from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

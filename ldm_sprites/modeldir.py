@@ -17,6 +17,7 @@ A training run keeps its checkpoints as ``<run>/checkpoints/step-XXXXXXXX/`` mod
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -26,7 +27,7 @@ from pathlib import Path
 import torch
 
 from ldm_sprites.errors import UserError
-from ldm_sprites.fsutil import ensure_dir, replace_dir
+from ldm_sprites.fsutil import describe_os_error, ensure_dir, replace_dir, write_synced
 
 FORMAT_VERSION = 1
 CONFIG = "config.json"
@@ -91,29 +92,34 @@ def save_model_dir(path: str | Path, config: dict, weights: dict[str, dict[str, 
                    classes: list[str] | None = None, train_state: dict | None = None,
                    extra_files: dict[str, bytes] | None = None) -> Path:
     """Write a complete model directory atomically. ``weights`` maps file stem -> state dict."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save as safetensors_bytes
 
     path = Path(path)
     ensure_dir(path.parent)
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    # Everything is serialised in memory and written with plain file I/O, so a full disk or a
+    # permission problem is an OSError with errno (safetensors' and torch's own writers report it
+    # as SafetensorError / RuntimeError), and every file is fsynced before the rename.
     try:
         tmp.mkdir(parents=True)
         cfg = dict(config, format_version=FORMAT_VERSION)
-        (tmp / CONFIG).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-        (tmp / CLASSES).write_text(json.dumps(list(classes or []), indent=2) + "\n")
+        write_synced(tmp / CONFIG, (json.dumps(cfg, indent=2, sort_keys=True) + "\n").encode())
+        write_synced(tmp / CLASSES, (json.dumps(list(classes or []), indent=2) + "\n").encode())
         for stem, sd in weights.items():
             sd = {k: v.detach().contiguous().cpu() for k, v in sd.items()}
-            save_file(sd, str(tmp / f"{stem}.safetensors"), metadata={"format": "pt"})
+            write_synced(tmp / f"{stem}.safetensors",
+                         safetensors_bytes(sd, metadata={"format": "pt"}))
         if train_state is not None:
-            torch.save(train_state, tmp / TRAIN_STATE)
+            buf = io.BytesIO()
+            torch.save(train_state, buf)
+            write_synced(tmp / TRAIN_STATE, buf.getvalue())
         for name, data in (extra_files or {}).items():
-            (tmp / name).write_bytes(data)
+            write_synced(tmp / name, data)
         replace_dir(tmp, path)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise UserError(f"cannot write model to {path}: {exc.strerror or exc} "
-                        "(check free space and permissions)") from None
+        raise UserError(describe_os_error(path, exc)) from None
     return path
 
 
@@ -144,8 +150,8 @@ def resolve_model_dir(path: str | Path) -> Path:
 def load_model_dir(path: str | Path, expect_kind: str | None = None) -> ModelDir:
     path = resolve_model_dir(path)
     try:
-        config = json.loads((path / CONFIG).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        config = json.loads((path / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON or not UTF-8
         raise UserError(f"{path / CONFIG} is unreadable ({exc}); the model directory is damaged") from None
     if not isinstance(config, dict):
         raise UserError(f"{path / CONFIG} is not a model config")
@@ -154,9 +160,12 @@ def load_model_dir(path: str | Path, expect_kind: str | None = None) -> ModelDir
     classes: list[str] = []
     if (path / CLASSES).is_file():
         try:
-            classes = list(json.loads((path / CLASSES).read_text()))
-        except (OSError, json.JSONDecodeError):
-            raise UserError(f"{path / CLASSES} is damaged") from None
+            classes = json.loads((path / CLASSES).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            classes = None
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise UserError(f"{path / CLASSES} is damaged (expected a JSON list of class names); "
+                            "copy the model again") from None
     return ModelDir(path, config, classes)
 
 

@@ -701,8 +701,9 @@ def write_demo_set(
                 bar.update(1)
     except OSError as exc:
         from ldm_sprites.errors import UserError
+        from ldm_sprites.fsutil import describe_os_error
 
-        raise UserError(f"cannot write demo sprites to {images}: {exc.strerror or exc}") from None
+        raise UserError(describe_os_error(images, exc)) from None
     finally:
         if bar is not None:
             bar.close()

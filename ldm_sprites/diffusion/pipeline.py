@@ -83,6 +83,15 @@ class DiffusionPipeline:
             from ldm_sprites.autoencoder import load_autoencoder_for
 
             autoencoder = load_autoencoder_for(md, dev, override=ae_path)
+            c, n = autoencoder.latent_channels, autoencoder.latent_size
+            if (c, n) != (model.config.in_channels, model.config.input_size):
+                raise UserError(f"autoencoder {autoencoder.path} makes {c}x{n}x{n} latents but "
+                                f"{md.path} expects {model.config.in_channels}x"
+                                f"{model.config.input_size}x{model.config.input_size}; pass --ae "
+                                "with the autoencoder the model was trained with")
+        elif ae_path:
+            raise UserError(f"{md.path} is a pixel-space model and uses no autoencoder; "
+                            "leave out --ae")
         return cls(model, schedule, diff.get("prediction", "eps"), md.classes, md.config, dev,
                    autoencoder, md.config.get("sample", {}))
 

@@ -58,10 +58,12 @@ def run_diffusion_training(cfg: DiffusionConfig, data_dir, out_dir, ae_dir=None,
     """Load (cached) data, encode it with the AE in latent mode, build the DiT and train."""
     from ldm_sprites.console import info
     from ldm_sprites.data.dataset import DataSpec, class_counts, load_sprite_data
+    from ldm_sprites.fsutil import ensure_dir
     from ldm_sprites.training.diffusion_task import DiffusionTask
     from ldm_sprites.training.trainer import seed_everything, train
 
     check_ranges(cfg)
+    ensure_dir(out_dir)  # an unwritable --out fails now, not after decoding the data
     seed_everything(cfg.train.seed)
     latents = ae_info = autoencoder = None
     if ae_dir:
