@@ -20,6 +20,24 @@ from ldm_sprites.diffusion.dit import build_dit
 from ldm_sprites.diffusion.schedule import NoiseSchedule
 
 
+LOSS_BUCKETS = 10
+
+
+def _bucket_logs(out, target, t, T: int) -> dict:
+    """Per-timestep-bucket loss as sums and counts (``lossbin_sum_k``, ``lossbin_n_k``).
+
+    The trainer averages every logged value over its log interval, so a bucket that is empty in
+    a batch must not produce NaN: sums and counts average fine and ``ldmsprites report`` divides.
+    """
+    per = (out - target).pow(2).flatten(1).mean(1)
+    b = (t * LOSS_BUCKETS // T).clamp(0, LOSS_BUCKETS - 1)
+    sums = torch.zeros(LOSS_BUCKETS, device=per.device).index_add_(0, b, per)
+    counts = torch.bincount(b, minlength=LOSS_BUCKETS).float()
+    logs = {f"lossbin_sum_{k}": sums[k] for k in range(LOSS_BUCKETS)}
+    logs.update({f"lossbin_n_{k}": counts[k] for k in range(LOSS_BUCKETS)})
+    return logs
+
+
 class DiffusionTask:
     name = "diffusion"
 
@@ -88,7 +106,8 @@ class DiffusionTask:
         x_t = self.schedule.q_sample(x0, t, noise)
         out = model(x_t, t, y, train=True, generator=generator)
         target = self.schedule.target(x0, noise, t, self.cfg.diffusion.prediction)
-        return F.mse_loss(out.float(), target.float()), {}
+        loss = F.mse_loss(out.float(), target.float())
+        return loss, _bucket_logs(out.detach().float(), target.float(), t, self.schedule.T)
 
     @torch.no_grad()
     def preview(self, ema_model, step: int, path: Path) -> None:
