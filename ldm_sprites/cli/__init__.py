@@ -21,6 +21,10 @@ COMMANDS: dict[str, str] = {
     "generate": "ldm_sprites.cli.generate_cmd:generate",
     "classes": "ldm_sprites.cli.generate_cmd:classes",
     "export": "ldm_sprites.cli.export_cmd:export",
+    "animate": "ldm_sprites.cli.visual_cmd:animate",
+    "plot": "ldm_sprites.cli.visual_cmd:plot",
+    "report": "ldm_sprites.cli.visual_cmd:report",
+    "eval": "ldm_sprites.cli.eval_cmd:eval_cmd",
 }
 
 _VERBOSE = False

@@ -93,7 +93,10 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
     if gif_path:
         from ldm_sprites.visual.reverse import ReverseRecorder
 
-        callback = ReverseRecorder(pipe, max_sprites=min(num, 8))
+        ts = pipe.schedule.spaced_timesteps(steps)
+        # At most ~60 frames: a 1000-step DDPM run would otherwise make a huge, slow GIF.
+        callback = ReverseRecorder(pipe, max_sprites=min(num, 8), every=max(1, len(ts) // 60),
+                                   timesteps=ts)
     x = pipe.sample(labels, guidance=guidance, sampler=sampler, steps=steps, seed=seed,
                     eta=d.get("eta", 0.0) if eta is None else eta,
                     init_noise=init_noise or d.get("init_noise", "standard"),
