@@ -1,0 +1,81 @@
+"""``ldmsprites eval``: FD, KID, memorisation and per-class counts of a trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ldm_sprites.cli.common import device_option
+
+
+@click.command("eval")
+@click.option("--model", "model_dir", required=True, type=click.Path(),
+              help="Model directory or training run (newest checkpoint).")
+@click.option("--data", "data_dir", required=True, type=click.Path(),
+              help="The real sprites (usually the training data).")
+@click.option("--out", "out_json", required=True, type=click.Path(dir_okay=False),
+              help="JSON results; the neighbour PNG goes beside it as <name>-neighbours.png.")
+@click.option("--num", type=click.IntRange(2, 100000), default=500, show_default=True,
+              help="Sprites to generate.")
+@click.option("--features", type=click.Choice(["offline", "inception"]), default="offline",
+              show_default=True,
+              help="offline: fixed random CNN + colour/alpha histograms (no download); "
+                   "inception: Inception-v3, downloads its weights once.")
+@click.option("--balance", type=click.Choice(["data", "uniform"]), default="data",
+              show_default=True, help="Samples per class: like the data's class sizes, or equal.")
+@click.option("--label-column", default=None,
+              help="metadata.csv class column (default: the one the model was trained with).")
+@click.option("--sampler", type=click.Choice(["ddpm", "ddim", "dpmpp"]), default=None)
+@click.option("--steps", type=click.IntRange(1, 10000), default=None)
+@click.option("--guidance", type=float, default=None)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True)
+@click.option("--copy-percentile", type=click.FloatRange(0, 100), default=1.0, show_default=True,
+              help="A sample closer to a training sprite than this percentile of train-train "
+                   "nearest-neighbour distances counts as a copy.")
+@click.option("--kid-subsets", type=click.IntRange(1, 10000), default=100, show_default=True)
+@click.option("--kid-subset-size", type=click.IntRange(2, 100000), default=1000, show_default=True)
+@click.option("--weights", type=click.Choice(["ema", "model"]), default="ema", show_default=True)
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+@device_option
+def eval_cmd(model_dir, data_dir, out_json, num, features, balance, label_column, sampler, steps,
+             guidance, seed, batch_size, copy_percentile, kid_subsets, kid_subset_size, weights,
+             cache_dir, device):
+    """Compare generated sprites with real ones: FD, KID, copies of training sprites."""
+    from ldm_sprites.data.dataset import DataSpec, load_sprite_data
+    from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+    from ldm_sprites.evaluation.features import get_extractor
+    from ldm_sprites.evaluation.memorization import neighbours_image
+    from ldm_sprites.evaluation.run import evaluate
+    from ldm_sprites.fsutil import atomic_write_json, ensure_dir
+    from ldm_sprites.imageio import save_png
+
+    out = Path(out_json)
+    ensure_dir(out.parent)
+    extractor = get_extractor(features, device or "cpu")  # fails fast when Inception is offline
+    pipe = DiffusionPipeline.load(model_dir, device=device, weights=weights)
+    d = pipe.config.get("data", {})
+    # The real sprites must look like the training data: the model's own size/channels/etc.
+    spec = DataSpec(size=d.get("size", 32), channels=d.get("channels", 4),
+                    resample=d.get("resample", "nearest"), background=d.get("background", "#ffffff"),
+                    label_column=label_column or d.get("label_column"))
+    data = load_sprite_data(data_dir, spec, cache_dir=cache_dir)
+    smp = sampler or pipe.defaults.get("sampler", "dpmpp")
+    n_steps = steps or (pipe.schedule.T if smp == "ddpm" else pipe.defaults.get("steps", 25))
+    sample_kw = {"sampler": smp, "steps": n_steps, "batch_size": batch_size,
+                 "guidance": pipe.defaults.get("guidance", 3.0) if guidance is None else guidance,
+                 "eta": pipe.defaults.get("eta", 0.0),
+                 "init_noise": pipe.defaults.get("init_noise", "standard")}
+    result, fake, real, mem = evaluate(pipe, data, extractor, num=num, balance=balance,
+                                       sample_kw=sample_kw, seed=seed, percentile=copy_percentile,
+                                       kid_subsets=kid_subsets, kid_subset_size=kid_subset_size)
+    png = out.with_name(out.stem + "-neighbours.png")
+    save_png(png, neighbours_image(fake, real, mem))
+    result.update({"model": str(model_dir), "data": str(data_dir), "neighbours_png": png.name,
+                   **{k: sample_kw[k] for k in ("sampler", "steps", "guidance")}})
+    atomic_write_json(out, result)
+    m = result["memorization"]
+    click.echo(f"FD {result['fd']:.4f} (real halves {result['fd_real_halves']}), "
+               f"KID {result['kid_mean']:.5f} ± {result['kid_std']:.5f} [{features}]; "
+               f"copies {m['copies']}/{result['num_generated']} -> {out}, {png}")

@@ -1,0 +1,1 @@
+"""Numbers to compare runs: FD/KID with pluggable features, memorisation, per-class counts."""
