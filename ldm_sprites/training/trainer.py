@@ -15,8 +15,11 @@ What a model-specific *task* supplies (see ``diffusion_task.DiffusionTask``):
 What the loop guarantees: AdamW with linear warm-up, gradient clipping, EMA weights, a JSONL loss
 log, checkpoints every N steps and at the end as complete model directories written atomically
 (the previous one is kept), exact ``--resume`` (model, optimiser, scheduler, EMA, RNG, step),
-Ctrl-C finishes the step and saves, NaN/inf losses stop the run naming the last good checkpoint,
-and a run directory is locked against a second trainer. All randomness of a step comes from one
+Ctrl-C finishes the step and saves, a NaN/inf loss or gradient norm stops the run naming the last
+good checkpoint (checked at every log step and before every checkpoint, so a checkpoint never holds
+NaN weights; the gradient norm is the one clipping computes, or one more norm per step when
+``grad_clip`` is 0; not checked under fp16, whose scaler skips inf steps), and a run directory is
+locked against a second trainer. All randomness of a step comes from one
 CPU ``torch.Generator`` whose state is checkpointed, so CPU runs are bit-reproducible.
 """
 
@@ -33,7 +36,7 @@ import torch
 
 from ldm_sprites.console import info, progress, warn
 from ldm_sprites.errors import UserError
-from ldm_sprites.fsutil import atomic_write_text, ensure_dir
+from ldm_sprites.fsutil import atomic_write_text, describe_os_error, ensure_dir
 from ldm_sprites.modeldir import list_checkpoints, load_model_dir, prune_checkpoints, save_model_dir
 from ldm_sprites.training.ema import EMA
 from ldm_sprites.training.runlock import RunLock
@@ -74,6 +77,14 @@ def _lr_lambda(warmup: int):
     def f(step: int) -> float:
         return min(1.0, (step + 1) / max(1, warmup))
     return f
+
+
+def _total_grad_norm(parameters) -> torch.Tensor | None:
+    """The 2-norm over all gradients, as a device tensor (no sync), as clip_grad_norm_ returns it."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return None
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
 
 
 def _rewrite_log(path: Path, upto_step: int) -> None:
@@ -185,8 +196,13 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
             if hasattr(task, "extra_state"):
                 state["task"] = task.extra_state()
             config = dict(task.config_dict(), train=asdict(cfg), step=at_step)
-            save_model_dir(ckpt_dir, config, {"model": raw.state_dict(), "ema": ema.state_dict()},
-                           classes=task.classes, train_state=state)
+            try:
+                save_model_dir(ckpt_dir, config, {"model": raw.state_dict(),
+                                                  "ema": ema.state_dict()},
+                               classes=task.classes, train_state=state)
+            except UserError as exc:  # full disk, permissions: the older checkpoints are intact
+                raise UserError(f"checkpoint at step {at_step} not saved: {exc.message}; last good "
+                                f"checkpoint: {last_good()} (fix that, then --resume)") from None
             prune_checkpoints(run_dir, cfg.keep_checkpoints)
         accelerator.wait_for_everyone()
         return ckpt_dir
@@ -195,6 +211,10 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
         ck = list_checkpoints(run_dir)
         return str(ck[-1]) if ck else "none (no checkpoint was written yet)"
 
+    # A NaN/inf gradient with a finite loss would put NaN weights into the next checkpoint: its
+    # norm is accumulated like the loss and checked at the same points. Not under fp16, whose
+    # gradient scaler expects inf gradients now and then and skips those steps itself.
+    check_grads = accelerator.scaler is None
     sums: dict[str, torch.Tensor] = {}
     n_in_sum = 0
     t_last = time.perf_counter()
@@ -218,8 +238,12 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
                   "img_per_s": images_since / max(now - t_last, 1e-9),
                   "epoch": getattr(task, "epoch_at", lambda s: None)(at_step), **values}
         if accelerator.is_main_process:
-            with open(log_path, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
+            try:
+                with open(log_path, "a") as fh:
+                    fh.write(json.dumps(record) + "\n")
+            except OSError as exc:
+                raise UserError(f"{describe_os_error(log_path, exc)}; last good checkpoint: "
+                                f"{last_good()} (continue with --resume)") from None
         sums, n_in_sum, t_last, images_since = {}, 0, now, 0
         bar.set_postfix(loss=f"{values.get('loss', float('nan')):.4f}")
         return record
@@ -230,8 +254,11 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
             with accelerator.autocast():
                 loss, logs = task.loss(forward_model, generator)
             accelerator.backward(loss)
+            grad_norm = None
             if cfg.grad_clip and cfg.grad_clip > 0:
-                accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            elif check_grads:
+                grad_norm = _total_grad_norm(model.parameters())
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -240,6 +267,8 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
                 task.after_step(step, accelerator)
             step += 1
             images_since += getattr(task, "batch_size", 0)
+            if check_grads and isinstance(grad_norm, torch.Tensor):
+                logs = {**logs, "grad_norm": grad_norm}  # summed like the loss: no sync per step
             for k, v in {"loss": loss, **logs}.items():
                 v = v.detach().float()
                 sums[k] = sums[k] + v if k in sums else v.clone()
