@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -68,6 +69,9 @@ class ModelDir:
             return None
         try:
             return torch.load(f, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:  # weights_only refused an object: it could have run code
+            raise UserError(f"{f} holds objects other than tensors and plain data; refused to load "
+                            "it (it could run code). Resume only runs you trained yourself") from None
         except Exception as exc:  # noqa: BLE001
             raise UserError(f"{f} is damaged ({type(exc).__name__}); cannot resume from it") from None
 
