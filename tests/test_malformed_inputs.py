@@ -369,3 +369,63 @@ def test_os_errors_from_anywhere_are_one_line(tiny_model, tmp_path, monkeypatch)
     res = run("generate", "--model", tiny_model, *GEN, "--out-dir", tmp_path / "g")
     assert_one_line_error(res, "/somewhere/file", "permission denied")
     assert errno.EACCES  # the message is the same whichever command hit it
+
+
+# --- animate, plot, report, eval --------------------------------------------------------------------
+
+def _analysis_commands(data, model, out):
+    return {
+        "animate": ["animate", "forward", "--data", data, "--size", 16, "--num", 2, "--frames", 2,
+                    "--out", out / "a.gif"],
+        "plot": ["plot", "noise-stats", "--data", data, "--size", 16, "--out", out / "p.png"],
+        "eval": ["eval", "--model", model, "--data", data, "--out", out / "e.json", "--num", 2,
+                 "--steps", 2, "--kid-subset-size", 2, "--kid-subsets", 2],
+        "report": ["report", model, "--out", out / "r", "--no-table"],
+    }
+
+
+ANALYSIS = ["animate", "plot", "eval", "report"]
+
+
+@pytest.mark.parametrize("command", ["animate", "plot", "eval"])
+def test_analysis_on_only_broken_images(command, broken_dir, tiny_model, tmp_path):
+    data = tmp_path / "data"  # imagefolder layout: eval reads the model's label column
+    shutil.copytree(broken_dir, data / "images")
+    (data / "metadata.csv").write_text("file_name,type\n" + "".join(
+        f"images/{name},fire\n" for name in BROKEN))
+    res = run(*_analysis_commands(data, tiny_model, tmp_path)[command])
+    assert_one_line_error(res, f"{len(BROKEN)} of {len(BROKEN)} images could not be read")
+
+
+@pytest.mark.parametrize("command", ["eval", "report"])
+def test_analysis_of_a_damaged_or_missing_model(command, tiny_model, demo_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_model, run_dir)
+    for ck in list_checkpoints(run_dir):
+        (ck / "ema.safetensors").write_bytes(b"\x00" * 10)
+    args = _analysis_commands(demo_dir, run_dir, tmp_path)[command]
+    if command == "report":
+        args = [*args[:-1], "--table"]  # the table is what loads checkpoints
+    assert_one_line_error(run(*args), "ema.safetensors is damaged")
+    args = _analysis_commands(demo_dir, tmp_path / "nope", tmp_path)[command]
+    assert_one_line_error(run(*args), "does not exist" if command == "eval" else "not found")
+
+
+@pytest.mark.parametrize("command", ANALYSIS)
+def test_analysis_output_below_a_file(command, tiny_model, demo_dir, blocker):
+    res = run(*_analysis_commands(demo_dir, tiny_model, blocker / "out")[command])
+    assert_one_line_error(res, "cannot create directory")
+
+
+@pytest.mark.parametrize("command", ANALYSIS)
+def test_analysis_on_a_full_disk(command, tiny_model, demo_dir, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    import matplotlib.figure
+
+    monkeypatch.setattr(Image.Image, "save", enospc)
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", enospc)
+    monkeypatch.setattr(Path, "write_bytes", enospc)
+    monkeypatch.setattr(os, "replace", enospc)
+    res = run(*_analysis_commands(demo_dir, tiny_model, tmp_path / "out")[command])
+    assert_one_line_error(res, "no space left on device")
