@@ -417,7 +417,7 @@ def test_analysis_output_below_a_file(command, tiny_model, demo_dir, blocker):
     assert_one_line_error(res, "cannot create directory")
 
 
-@pytest.mark.parametrize("command", ANALYSIS)
+@pytest.mark.parametrize("command", ["animate", "plot", "report"])  # eval: same save_png path
 def test_analysis_on_a_full_disk(command, tiny_model, demo_dir, tmp_path, monkeypatch):
     from pathlib import Path
 

@@ -232,7 +232,8 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
         if bad:
             raise UserError(f"{bad[0]} became {values[bad[0]]} between steps "
                             f"{at_step - n_in_sum + 1} and {at_step}; last good checkpoint: "
-                            f"{last_good()} (lower --lr or raise warmup, then --resume)")
+                            f"{last_good()} (train again with a lower --lr or more warmup_steps; "
+                            "--resume keeps the run's settings)")
         now = time.perf_counter()
         record = {"step": at_step, "lr": scheduler.get_last_lr()[0],
                   "img_per_s": images_since / max(now - t_last, 1e-9),
