@@ -190,7 +190,7 @@ def report(run_dir, out_dir, buckets, table, ckpt_text, t_text, show, class_name
         if ckpt_text else list_checkpoints(run)
     T = load_model_dir(ckpts[-1]).config.get("diffusion", {}).get("timesteps", 1000) \
         if ckpts else 1000
-    written = [plot_loss(records, out / "loss.png", buckets, T=T, title=run.name)]
+    written = [plot_loss(records, out / "loss.png", buckets, T=T, title=f"run: {run.name}")]
     summary = {"run": str(run), "loss": loss_summary(records, T),
                "checkpoints": [p.name for p in ckpts]}
     if table:

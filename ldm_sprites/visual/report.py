@@ -39,16 +39,21 @@ def read_log(run_dir: str | Path) -> list[dict]:
     return records
 
 
-def smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
-    """Debiased exponential moving average (TensorBoard-style); NaNs are skipped."""
-    out = np.full(len(values), np.nan)
-    acc, norm = 0.0, 0.0
-    for i, v in enumerate(values):
-        if np.isfinite(v):
-            acc = weight * acc + (1 - weight) * v
-            norm = weight * norm + (1 - weight)
-        out[i] = acc / norm if norm > 0 else np.nan
-    return out
+def smoothing_window(n: int) -> int:
+    """Odd window of about 5 % of the log, at least 3 points."""
+    return max(3, (n // 20) | 1)
+
+
+def smooth(values: np.ndarray, window: int | None = None) -> np.ndarray:
+    """Centred moving average (no lag, unlike an EMA); NaNs are skipped, edges use what exists."""
+    v = np.asarray(values, dtype=float)
+    w = window or smoothing_window(len(v))
+    ok = np.isfinite(v)
+    kernel = np.ones(w)
+    sums = np.convolve(np.where(ok, v, 0.0), kernel, mode="same")
+    counts = np.convolve(ok.astype(float), kernel, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
 def bucket_losses(records: list[dict]) -> np.ndarray | None:
@@ -94,7 +99,8 @@ def plot_loss(records: list[dict], path: str | Path, buckets: bool, T: int = 100
                              squeeze=False)
     ax = axes[0][0]
     ax.plot(steps, loss, color="#9bb5e0", linewidth=0.8, label="loss (per log interval)")
-    ax.plot(steps, smooth(loss), color="#1f4e9c", linewidth=1.6, label="smoothed (EMA 0.9)")
+    ax.plot(steps, smooth(loss), color="#1f4e9c", linewidth=1.6,
+            label=f"smoothed (centred mean of {smoothing_window(len(loss))} points)")
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("MSE loss")
@@ -105,7 +111,7 @@ def plot_loss(records: list[dict], path: str | Path, buckets: bool, T: int = 100
         top = ax.secondary_xaxis("top", functions=(lambda s: s * ratio, lambda e: e / ratio))
         top.set_xlabel("epoch", fontsize=8)
     if title:
-        ax.set_title(title, fontsize=9)
+        fig.suptitle(title, fontsize=9)
     if per_t is not None:
         bx = axes[1][0]
         cmap = plt.get_cmap("viridis")
@@ -141,10 +147,9 @@ def loss_summary(records: list[dict], T: int = 1000) -> dict:
     per_t = bucket_losses(records)
     if per_t is not None:
         tail = per_t[-max(1, len(per_t) // 10):]  # last 10% of the run: what the model is now
-        with np.errstate(all="ignore"):
-            means = np.nanmean(tail, 0) if np.isfinite(tail).any() else tail[0]
-        out["loss_by_t_bucket"] = {n: (round(float(v), 6) if math.isfinite(v) else None)
-                                   for n, v in zip(bucket_names(per_t.shape[1], T), means)}
+        cols = [tail[:, k][np.isfinite(tail[:, k])] for k in range(tail.shape[1])]
+        out["loss_by_t_bucket"] = {n: (round(float(c.mean()), 6) if len(c) else None)
+                                   for n, c in zip(bucket_names(per_t.shape[1], T), cols)}
     return out
 
 
