@@ -104,3 +104,14 @@ def test_pick_evenly_keeps_ends():
     p = pick_evenly(100, 4)
     assert p[0] == 0 and p[-1] == 99 and len(p) == 4
     assert np.all(np.diff(p) > 0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 60])
+def test_loss_smoothing_keeps_length_and_skips_nan(n):
+    from ldm_sprites.visual.report import smooth
+
+    v = np.arange(n, dtype=float)
+    if n > 2:
+        v[1] = np.nan
+    out = smooth(v)
+    assert out.shape == (n,) and np.isfinite(out).all()

@@ -47,7 +47,9 @@ def smoothing_window(n: int) -> int:
 def smooth(values: np.ndarray, window: int | None = None) -> np.ndarray:
     """Centred moving average (no lag, unlike an EMA); NaNs are skipped, edges use what exists."""
     v = np.asarray(values, dtype=float)
-    w = window or smoothing_window(len(v))
+    w = min(window or smoothing_window(len(v)), len(v) - (1 - len(v) % 2))  # odd, <= len
+    if w <= 1:
+        return v.copy()
     ok = np.isfinite(v)
     kernel = np.ones(w)
     sums = np.convolve(np.where(ok, v, 0.0), kernel, mode="same")
