@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-QUIET = False
+# LDMSPRITES_QUIET=1 silences info and progress bars (benchmarks, scripts); warnings still show.
+QUIET = os.environ.get("LDMSPRITES_QUIET") == "1"
 
 
 def info(msg: str) -> None:

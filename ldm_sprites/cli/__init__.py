@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "plot": "ldm_sprites.cli.visual_cmd:plot",
     "report": "ldm_sprites.cli.visual_cmd:report",
     "eval": "ldm_sprites.cli.eval_cmd:eval_cmd",
+    "demo": "ldm_sprites.cli.demo_cmd:demo",
 }
 
 _VERBOSE = False

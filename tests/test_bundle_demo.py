@@ -1,0 +1,91 @@
+"""Bundled models travel with their autoencoder; `ldmsprites demo` runs the whole job."""
+
+import json
+import shutil
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+from PIL import Image
+
+from ldm_sprites.bundle import bundle_model
+from ldm_sprites.cli import cli
+from ldm_sprites.modeldir import load_model_dir
+from tests.test_autoencoder import train_nano_ae
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def latent_run(tmp_path_factory, demo_dir):
+    base = tmp_path_factory.mktemp("bundle")
+    ae = train_nano_ae(base, demo_dir, "kl")
+    cfg = base / "dit.yaml"
+    cfg.write_text(yaml.safe_dump({"model": {"preset": "nano", "patch_size": 1},
+                                   "train": {"steps": 2, "batch_size": 8, "checkpoint_every": 2,
+                                             "sample_every": 0},
+                                   "sample": {"steps": 3}}))
+    out = base / "ldm"
+    res = run("train-diffusion", "--config", cfg, "--ae", ae, "--data", demo_dir,
+              "--label-column", "type", "--out", out)
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_bundle_is_self_contained_fp16_and_moves(latent_run, tmp_path):
+    bundled = bundle_model(latent_run, tmp_path / "b" / "model")
+    files = sorted(p.relative_to(bundled).as_posix() for p in bundled.rglob("*") if p.is_file())
+    assert files == ["ae/classes.json", "ae/config.json", "ae/ema.safetensors", "classes.json",
+                     "config.json", "ema.safetensors"]
+    md = load_model_dir(bundled)
+    assert md.config["ae"]["path"] == "ae"
+    assert all(v.dtype == torch.float16 for v in md.weights("ema").values() if v.is_floating_point())
+    moved = tmp_path / "elsewhere" / "model"
+    shutil.copytree(bundled, moved)
+    shutil.rmtree(tmp_path / "b")
+    res = run("generate", "--model", moved, "--class", "ice", "--num", 2, "--steps", 2,
+              "--out", tmp_path / "g.png")
+    assert res.exit_code == 0, res.output
+    assert Image.open(tmp_path / "g.png").mode == "RGBA"
+
+
+def test_bundled_and_original_sample_alike(latent_run, tmp_path):
+    bundled = bundle_model(latent_run, tmp_path / "m")
+    outs = []
+    for model in (latent_run, bundled):
+        res = run("generate", "--model", model, "--class", "fire", "--num", 2, "--steps", 3,
+                  "--out-dir", tmp_path / model.name)
+        assert res.exit_code == 0, res.output
+        outs.append(torch.tensor(list(Image.open(tmp_path / model.name / "fire-000.png").getdata()),
+                                 dtype=torch.float32))
+    # fp16 weights change the result by rounding only
+    assert (outs[0] - outs[1]).abs().mean() < 3.0
+
+
+def test_demo_command_writes_grid_gif_and_assets(latent_run, tmp_path):
+    res = run("demo", "--model", latent_run, "--out", tmp_path / "demo", "--per-class", 1)
+    assert res.exit_code == 0, res.output
+    d = tmp_path / "demo"
+    grid = Image.open(d / "grid.png")
+    assert grid.mode == "RGBA"
+    gif = Image.open(d / "reverse.gif")
+    assert gif.n_frames >= 3
+    sheet = json.loads((d / "assets" / "sheet.json").read_text())
+    assert len(sheet["frames"]) == 6
+    assert len(list((d / "assets" / "stickers").glob("*.svg"))) == 6
+
+
+def test_default_model_is_bundled_or_error_is_clear(tmp_path):
+    from ldm_sprites.cli.generate_cmd import _default_model
+    from ldm_sprites.errors import UserError
+
+    try:
+        path = _default_model()
+    except UserError as exc:
+        assert "--model" in str(exc)
+    else:
+        md = load_model_dir(path)
+        assert md.classes and md.config["ae"]["path"] == "ae"
