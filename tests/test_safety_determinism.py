@@ -182,3 +182,15 @@ def test_a_command_that_cannot_be_imported_does_not_break_the_others(monkeypatch
                           "no_such_module")
     res = run("broken", verbose=True)
     assert isinstance(res.exception, ImportError)
+
+
+def test_atomic_writes_get_normal_file_permissions(tmp_path):
+    import os
+    import stat
+
+    from ldm_sprites.fsutil import atomic_write_text
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    p = atomic_write_text(tmp_path / "a.txt", "x")
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask
