@@ -89,3 +89,16 @@ def test_default_model_is_bundled_or_error_is_clear(tmp_path):
     else:
         md = load_model_dir(path)
         assert md.classes and md.config["ae"]["path"] == "ae"
+
+
+def test_latent_model_records_a_clip_bound_and_samples_stay_on_scale(latent_run):
+    from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+
+    md = load_model_dir(latent_run)
+    assert md.config["space"] == "latent" and md.config["x0_clip"] > 0.5
+    pipe = DiffusionPipeline.load(latent_run, device="cpu")
+    seen = []
+    pipe.sample([0, 1], guidance=3.0, steps=4, seed=0,
+                callback=lambda i, x, x0: seen.append(x0.abs().max().item()))
+    # ε-prediction divides by sqrt(ᾱ) ≈ 5e-5 at t = T-1; the bound keeps x̂_0 on the data's scale
+    assert max(seen) <= md.config["x0_clip"] + 1e-5

@@ -103,6 +103,14 @@ class DiffusionPipeline:
         return class_ids(names, self.classes)
 
     @property
+    def x0_clip(self) -> float | None:
+        """Clip bound for x̂_0 (saved by training); pixels are always in [-1, 1]."""
+        bound = self.config.get("x0_clip")
+        if bound:
+            return float(bound)
+        return None if self.latent else 1.0
+
+    @property
     def noise_shape(self) -> tuple[int, int, int]:
         """Shape of one initial-noise tensor x_T (latent or pixel)."""
         c = self.model.config
@@ -152,7 +160,7 @@ class DiffusionPipeline:
             else:
                 x = torch.randn((len(y),) + shape, generator=gen) * scale
             den = GuidedDenoiser(self.model, self.schedule, y, self.null_label, guidance,
-                                 self.prediction, clip_x0=None if self.latent else 1.0,
+                                 self.prediction, clip_x0=self.x0_clip,
                                  interval=guidance_interval)
 
             def cb(i, x_t, x0, _first=(b == 0)):

@@ -66,6 +66,11 @@ class DiffusionTask:
         self.batch_size = cfg.train.batch_size
         self.device = torch.device("cpu")
         self.n = int(labels.shape[0])
+        # Bound for x̂_0 while sampling. With ε-prediction x̂_0 = (x_t - σ ε̂)/α divides by α ≈ 5e-5
+        # at t = T-1 of the cosine schedule, so early predictions can be huge; clipping them to
+        # the range of the data (pixels: [-1, 1]; latents: the largest |z| seen) keeps the
+        # trajectory on the data's scale.
+        self.x0_clip = 1.0 if latents is None else round(float(latents.abs().max()), 4)
 
     def to(self, device):
         self.device = torch.device(device)
@@ -81,7 +86,8 @@ class DiffusionTask:
         return {"kind": "diffusion", "model": self.model.config.to_dict(),
                 "diffusion": asdict(cfg.diffusion), "data": asdict(cfg.data),
                 "sample": asdict(cfg.sample), "ae": self.ae_info,
-                "space": "latent" if self.latents is not None else "pixel"}
+                "space": "latent" if self.latents is not None else "pixel",
+                "x0_clip": self.x0_clip}
 
     def epoch_at(self, step: int) -> float:
         return round(step * self.batch_size / max(1, self.n), 3)
