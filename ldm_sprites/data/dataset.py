@@ -96,8 +96,8 @@ def _discover_imagefolder(root: Path, label_column: str | None):
     if label_column is None:
         others = [c for c in columns if c != "file_name"]
         if others:
-            info(f"metadata.csv has label columns {', '.join(others)}; training unconditionally "
-                 "(pass --label-column NAME for class-conditional training)")
+            info(f"metadata.csv has label columns {', '.join(others)}; labels not used "
+                 "(diffusion: pass --label-column NAME for class-conditional training)")
     files, labels, missing_label = [], [], 0
     for row in reader:
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
