@@ -62,13 +62,16 @@ def generate(pipe, classes: list[str] | None = None, num: int = 16, guidance: fl
              steps: int | None = None, sampler: str | None = None, seed: int = 0, eta: float = 0.0,
              callback=None, batch_size: int = 64, noise=None) -> tuple[np.ndarray, list[str]]:
     """Sample ``num`` sprites spread over ``classes`` -> ((num, H, W, 4) uint8 RGBA, class names)."""
+    from ldm_sprites.cli.generate_cmd import _interval
+
     d = pipe.defaults
     names = list(classes) if classes else (list(pipe.classes) or ["sprite"])
     ids = pipe.class_ids(names) if pipe.classes else [0] * len(names)
     labels = [ids[i % len(ids)] for i in range(num)]
     x = pipe.sample(labels, guidance=d.get("guidance", 3.0) if guidance is None else guidance,
                     sampler=sampler or d.get("sampler", "dpmpp"), steps=steps or d.get("steps", 25),
-                    seed=seed, eta=eta, batch_size=batch_size, callback=callback, noise=noise)
+                    seed=seed, eta=eta, batch_size=batch_size, callback=callback, noise=noise,
+                    guidance_interval=_interval(None, d))
     return pipe.to_rgba(x), [names[i % len(names)] for i in range(num)]
 
 

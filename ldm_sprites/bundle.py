@@ -29,10 +29,12 @@ def _slim(md, out: Path, fp16: bool, extra_config: dict | None = None) -> Path:
     return out
 
 
-def bundle_model(run: str | Path, out: str | Path, fp16: bool = True) -> Path:
+def bundle_model(run: str | Path, out: str | Path, fp16: bool = True,
+                 sample: dict | None = None) -> Path:
+    """``sample`` overrides the model's sampling defaults (e.g. steps, guidance interval)."""
     out = Path(out)
     md = load_model_dir(run)
-    extra = {}
+    extra = {"sample": {**md.config.get("sample", {}), **(sample or {})}}
     if md.config.get("ae"):
         ae_src = load_model_dir(md.config["ae"]["path"] if Path(md.config["ae"]["path"]).is_absolute()
                                 else md.path / md.config["ae"]["path"])
@@ -42,7 +44,7 @@ def bundle_model(run: str | Path, out: str | Path, fp16: bool = True) -> Path:
         _slim(md, out, fp16, extra)
         tmp_ae.rename(out / "ae")
     else:
-        _slim(md, out, fp16)
+        _slim(md, out, fp16, extra)
     return out
 
 
@@ -51,8 +53,16 @@ def main() -> None:
     ap.add_argument("run")
     ap.add_argument("out")
     ap.add_argument("--fp32", action="store_true", help="keep fp32 weights (twice the size)")
+    ap.add_argument("--sample-steps", type=int, default=None)
+    ap.add_argument("--guidance-interval", default=None, metavar="LO,HI")
     args = ap.parse_args()
-    out = bundle_model(args.run, args.out, fp16=not args.fp32)
+    sample = {}
+    if args.sample_steps:
+        sample["steps"] = args.sample_steps
+    if args.guidance_interval:
+        lo, hi = (float(v) for v in args.guidance_interval.split(","))
+        sample.update(guidance_sigma_min=lo, guidance_sigma_max=hi)
+    out = bundle_model(args.run, args.out, fp16=not args.fp32, sample=sample)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"bundled {args.run} -> {out} ({size / 1e6:.1f} MB)")
     print(json.dumps(load_model_dir(out).config.get("ae"), indent=None))

@@ -190,3 +190,12 @@ def test_bad_train_inputs(tmp_path, demo_dir):
     blocker.write_text("x")
     res = run("train-diffusion", "--data", demo_dir, "--out", blocker / "run", *TINY_TRAIN)
     assert res.exit_code == 1 and "cannot create directory" in res.output
+
+
+def test_guidance_interval_option(tiny_model, tmp_path):
+    ok = run("generate", "--model", tiny_model, "--num", 2, "--steps", 3,
+             "--guidance-interval", "0.3,5", "--out", tmp_path / "a.png")
+    assert ok.exit_code == 0, ok.output
+    bad = run("generate", "--model", tiny_model, "--num", 2, "--guidance-interval", "5,1",
+              "--out", tmp_path / "b.png")
+    assert bad.exit_code == 1 and "LO < HI" in bad.output

@@ -21,7 +21,7 @@ from ldm_sprites.cli.common import device_option
 @device_option
 def demo(out_dir, model_dir, per_class, guidance, seed, device):
     """Generate sprites of every class, a reverse-process GIF, stickers and a sprite sheet."""
-    from ldm_sprites.cli.generate_cmd import _default_model
+    from ldm_sprites.cli.generate_cmd import _default_model, _interval
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
     from ldm_sprites.export import ExportOptions, Sprite, export_sprites
     from ldm_sprites.fsutil import ensure_dir
@@ -39,9 +39,7 @@ def demo(out_dir, model_dir, per_class, guidance, seed, device):
     steps = d.get("steps", 25)
     timesteps = pipe.schedule.spaced_timesteps(steps)
     recorder = ReverseRecorder(pipe, max_sprites=min(n_cls, 8), timesteps=timesteps)
-    interval = None
-    if d.get("guidance_sigma_min", 0) > 0 or d.get("guidance_sigma_max", 0) > 0:
-        interval = (d.get("guidance_sigma_min", 0.0), d.get("guidance_sigma_max", 0.0))
+    interval = _interval(None, d)
     x = pipe.sample(labels, guidance=d.get("guidance", 3.0) if guidance is None else guidance,
                     sampler=d.get("sampler", "dpmpp"), steps=steps, seed=seed,
                     callback=recorder, progress=True, guidance_interval=interval)

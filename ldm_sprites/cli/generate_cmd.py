@@ -35,6 +35,9 @@ def _default_model() -> str:
 @click.option("--eta", type=float, default=None, help="DDIM noise (0 = deterministic).")
 @click.option("--init-noise", type=click.Choice(["standard", "harmonic"]), default=None,
               help="harmonic: shrink the initial noise (helps models trained on very few sprites).")
+@click.option("--guidance-interval", default=None, metavar="LO,HI",
+              help="Guide only where sigma=sqrt((1-abar)/abar) is in (LO, HI] (e.g. 0.3,5); "
+                   "'all' guides every step. Default: the model's.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True)
 @click.option("--out", "out_png", type=click.Path(dir_okay=False), default=None,
@@ -52,7 +55,8 @@ def _default_model() -> str:
 @click.option("--weights", type=click.Choice(["ema", "model"]), default="ema", show_default=True,
               help="Sample with the EMA weights or the raw ones.")
 @device_option
-def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_noise, seed,
+def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_noise,
+             guidance_interval, seed,
              batch_size, out_png, out_dir, scale, export_dir, gif_path, ae_dir, weights, device):
     """Generate sprites by class name."""
     from ldm_sprites.errors import UserError
@@ -100,7 +104,8 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
     x = pipe.sample(labels, guidance=guidance, sampler=sampler, steps=steps, seed=seed,
                     eta=d.get("eta", 0.0) if eta is None else eta,
                     init_noise=init_noise or d.get("init_noise", "standard"),
-                    batch_size=batch_size, callback=callback, progress=True)
+                    batch_size=batch_size, callback=callback, progress=True,
+                    guidance_interval=_interval(guidance_interval, d))
     sprites = pipe.to_rgba(x)
     written = []
     if out_png:
@@ -135,6 +140,25 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
         callback.save(gif_path)
         written.append(gif_path)
     click.echo(f"{num} sprites ({', '.join(sorted(set(label_names)))}) -> {', '.join(written)}")
+
+
+def _interval(text: str | None, defaults: dict) -> tuple[float, float] | None:
+    """--guidance-interval 'LO,HI' | 'all' | None (the model's sample defaults)."""
+    from ldm_sprites.errors import UserError
+
+    if text is None:
+        lo, hi = defaults.get("guidance_sigma_min", 0.0), defaults.get("guidance_sigma_max", 0.0)
+        return (lo, hi) if (lo > 0 or hi > 0) else None
+    if text.strip().lower() == "all":
+        return None
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--guidance-interval '{text}' must be two numbers 'LO,HI' "
+                        "(e.g. 0.3,5) or 'all'") from None
+    if lo < 0 or (hi > 0 and hi <= lo):
+        raise UserError(f"--guidance-interval {text}: need 0 <= LO < HI (HI 0 = no upper limit)")
+    return (lo, hi)
 
 
 @click.command("classes")
