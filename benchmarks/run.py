@@ -1,0 +1,195 @@
+"""The headline benchmark suite: one table with machine details.
+
+    python -m benchmarks            # or: python benchmarks/run.py [--quick]
+
+Rows, each measured side by side in this one run where a ratio is the claim:
+1. per-sprite sampling: the DDPM-1000 pixel baseline (configs/ddpm-pixel.yaml, 64x64) vs the
+   default latent config (configs/ae-kl.yaml + configs/dit-latent.yaml, 64x64 -> 16x16x4) with
+   CFG 3 and DPM-Solver++ 25 steps, AE decode included. Weights are random: speed does not
+   depend on them. DDPM-1000 is timed over a slice of steps and scaled to 1000 (every step costs
+   the same).
+2. training img/s, pixel vs latent, at the same DiT width and depth (small preset).
+3. reconstruction PSNR / alpha IoU of the bundled demo autoencoder on held-out demo sprites.
+4. export time for 64 sprites (upscale x8, SVG, stickers, sheet, GIF).
+5. the bundled model: 64 sprites with CFG in its default steps; cold `ldmsprites generate`
+   (process start -> PNG written) wall time and peak RSS; `ldmsprites demo` wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _random_ae(tmp: Path, config: str):
+    """An autoencoder with the architecture of ``config`` and random weights, as a model dir."""
+    from ldm_sprites.autoencoder import load_autoencoder
+    from ldm_sprites.autoencoder.handle import build_from_config
+    from ldm_sprites.config import load_yaml
+    from ldm_sprites.modeldir import save_model_dir
+
+    cfg = load_yaml(ROOT / config)
+    config_dict = {"kind": "autoencoder", "model": cfg["model"], "data": cfg["data"],
+                   "scale_factor": 1.0}
+    torch.manual_seed(0)
+    model = build_from_config(config_dict)
+    path = save_model_dir(tmp / "ae", config_dict, {"ema": model.state_dict()})
+    return load_autoencoder(path, device="cpu")
+
+
+def sampling_ratio(quick: bool) -> dict:
+    from ldm_sprites.config import load_yaml
+    from ldm_sprites.diffusion.dit import build_dit
+    from ldm_sprites.diffusion.guidance import GuidedDenoiser
+    from ldm_sprites.diffusion.samplers import sample_ddpm
+    from ldm_sprites.diffusion.schedule import NoiseSchedule
+
+    torch.manual_seed(0)
+    batch = 64
+    dit = build_dit("ddpm", input_size=64, in_channels=4, patch_size=4, num_classes=18).eval()
+    s = NoiseSchedule()
+    den = GuidedDenoiser(dit, s, torch.zeros(batch, dtype=torch.long), 18, 1.0, clip_x0=1.0)
+    n_steps = 5 if quick else 20
+    x = torch.randn(batch, 4, 64, 64)
+    with torch.no_grad():
+        den(x, 999)  # warm-up
+        t0 = time.perf_counter()
+        sample_ddpm(den, x, s, list(range(999, 999 - n_steps, -1)),
+                    generator=torch.Generator().manual_seed(0))
+    ddpm = (time.perf_counter() - t0) / n_steps * 1000 / batch
+    from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+
+    latent_cfg = load_yaml(ROOT / "configs/dit-latent.yaml")
+    smp = latent_cfg["sample"]
+    interval = (smp.get("guidance_sigma_min", 0.0), smp.get("guidance_sigma_max", 0.0))
+    with tempfile.TemporaryDirectory() as tmp:
+        ae = _random_ae(Path(tmp), "configs/ae-kl.yaml")
+        torch.manual_seed(0)
+        model = build_dit(latent_cfg["model"]["preset"], input_size=ae.latent_size,
+                          in_channels=ae.latent_channels, patch_size=latent_cfg["model"]["patch_size"],
+                          num_classes=18).eval().requires_grad_(False)
+        pipe = DiffusionPipeline(model, NoiseSchedule(), "eps", [str(i) for i in range(18)],
+                                 {"x0_clip": 4.0}, torch.device("cpu"), ae)
+        labels = [i % 18 for i in range(batch)]
+        times = {}
+        for name, itv in (("all steps", None), ("interval", interval)):
+            pipe.sample(labels[:4], guidance=smp["guidance"], steps=2, seed=0)  # warm-up
+            t0 = time.perf_counter()
+            pipe.to_rgba(pipe.sample(labels, guidance=smp["guidance"], sampler=smp["sampler"],
+                                     steps=smp["steps"], seed=0, batch_size=batch,
+                                     guidance_interval=itv))
+            times[name] = (time.perf_counter() - t0) / batch
+    return {"ddpm": ddpm, "latent": times["interval"], "latent_all": times["all steps"],
+            "ratio": ddpm / times["interval"], "ratio_all": ddpm / times["all steps"]}
+
+
+def train_ratio() -> dict:
+    from benchmarks.bench_latent import throughput
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ae = _random_ae(Path(tmp), "configs/ae-kl.yaml")
+        return throughput("small", ae, batch=32)
+
+
+def bundled_ae_quality() -> dict:
+    from ldm_sprites.autoencoder import load_autoencoder
+    from ldm_sprites.autoencoder.metrics import finish, recon_sums
+    from ldm_sprites.cli.generate_cmd import _default_model
+    from ldm_sprites.data.demo import make_demo_sprites
+    from ldm_sprites.data.tensors import rgba_uint8_to_model
+
+    ae = load_autoencoder(Path(_default_model()) / "ae", device="cpu")
+    # seed 12345: sprites the model never saw (the bundle was trained on seed 0)
+    imgs, _ = make_demo_sprites(50, ae.data_spec["size"], seed=12345)
+    x = rgba_uint8_to_model(torch.from_numpy(imgs).permute(0, 3, 1, 2))
+    rec = ae.decode(ae.encode(x)).clamp(-1, 1)
+    m = finish(recon_sums(rec, x))
+    return {"psnr": m["psnr"], "iou": m["alpha_iou"]}
+
+
+def export_time() -> float:
+    from benchmarks.bench_export import bench_sprites
+    from ldm_sprites.export import ExportOptions, export_sprites
+
+    sprites, _ = bench_sprites(64, 32)
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        export_sprites(sprites, out, ExportOptions(upscale=8))
+        return time.perf_counter() - t0
+
+
+def bundled_sampling() -> float:
+    from ldm_sprites import api
+
+    pipe = api.load_pipeline(device="cpu")
+    api.generate(pipe, num=4, seed=0)  # warm-up
+    t0 = time.perf_counter()
+    api.generate(pipe, num=64, seed=0)
+    return time.perf_counter() - t0
+
+
+def _run_cli(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of a fresh ``ldmsprites`` process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, "-m", "ldm_sprites", *args], capture_output=True,
+                         text=True, env=dict(os.environ, LDMSPRITES_QUIET="1"))
+    wall = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise RuntimeError(res.stderr.strip().splitlines()[-1])
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 1024
+
+
+def main() -> None:
+    from benchmarks.common import machine
+
+    ap = argparse.ArgumentParser(description="ldm-sprites headline benchmarks")
+    ap.add_argument("--quick", action="store_true", help="shorter timings (noisier)")
+    args = ap.parse_args()
+    print(f"machine: {machine()}")
+    rows = []
+
+    def row(what, value, target=""):
+        rows.append((what, value, target))
+        print(f"| {what} | {value} | {target} |", flush=True)
+
+    print("| measure | result | target |\n|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        wall, rss = _run_cli(["generate", "--class", "fire", "--guidance", "3",
+                              "--out", f"{tmp}/fire.png"])
+        row("cold `ldmsprites generate --class fire` (bundled model, 16 sprites)",
+            f"{wall:.2f} s, peak RSS {rss:.0f} MB", "≤ 5 s, ≤ 1.5 GB")
+        wall, _ = _run_cli(["demo", "--out", f"{tmp}/demo"])
+        row("`ldmsprites demo` (24 sprites, GIF, SVG stickers, sheet)", f"{wall:.1f} s", "≤ 60 s")
+    row("bundled model: 64 sprites, CFG, DPM-Solver++ default steps", f"{bundled_sampling():.2f} s",
+        "≤ 10 s")
+    s = sampling_ratio(args.quick)
+    row("per sprite: DDPM-1000 pixel baseline (64×64, DiT w288 d16)", f"{s['ddpm']:.2f} s")
+    row("per sprite: latent default config, CFG 3 on every step, DPM-Solver++ 25, decode",
+        f"{s['latent_all'] * 1000:.0f} ms ({s['ratio_all']:.0f}× faster)")
+    row("per sprite: latent default config, CFG 3 in σ∈(0.3, 5] (its default), DPM-Solver++ 25, decode",
+        f"{s['latent'] * 1000:.0f} ms")
+    row("sampling speed-up latent (default config) vs DDPM-1000 pixel", f"{s['ratio']:.0f}×", "≥ 300×")
+    t = train_ratio()
+    row("train img/s, DiT small, pixel 64×64 / patch 4 (256 tokens)", f"{t['pixel']['img_per_s']:.1f}")
+    row("train img/s, DiT small, latent 16×16×4 / patch 2 (64 tokens)", f"{t['latent']['img_per_s']:.1f}")
+    row("training speed-up latent vs pixel", f"{t['speedup']:.2f}×", "≥ 3.5×")
+    q = bundled_ae_quality()
+    row("bundled demo AE on unseen demo sprites: PSNR / alpha IoU",
+        f"{q['psnr']:.1f} dB / {q['iou']:.3f}")
+    row("export 64 sprites (×8 PNG, SVG, stickers, sheet, GIF)", f"{export_time():.2f} s", "≤ 10 s")
+
+
+if __name__ == "__main__":
+    main()
