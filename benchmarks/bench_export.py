@@ -2,7 +2,7 @@
 
     python benchmarks/bench_export.py [--n 64] [--size 32] [--out /tmp/bench-export]
 
-Prints a markdown table (paste it into docs/benchmarks-export.md). Sprites come from
+Prints a markdown table (its results are in docs/benchmarks.md). Sprites come from
 ``ldm_sprites.data.demo.make_demo_sprites`` when it exists, else from the export package's
 synthetic sprites.
 """
