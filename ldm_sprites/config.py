@@ -197,3 +197,18 @@ def apply_overrides(cfg, overrides: dict):
 
 def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
+
+
+def check_ranges(cfg) -> None:
+    """Range checks shared by every config with train: and data: sections (DiT and AE)."""
+    t, d = cfg.train, cfg.data
+    if t.steps < 1:
+        raise UserError("--steps must be at least 1")
+    if t.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    if not (0 < t.lr < 1):
+        raise UserError(f"--lr {t.lr} is out of range; typical values are 1e-4 to 1e-3")
+    if d.size < 8 or d.size > 512:
+        raise UserError(f"--size {d.size} is out of range (8 to 512 pixels)")
+    if t.checkpoint_every < 1:
+        raise UserError("checkpoint_every must be at least 1")

@@ -69,9 +69,9 @@ def train_ae(config_path, data_dir, out_dir, label_column, quantizer, downsample
             "data.holdout": holdout,
         })
     check_config(cfg)
-    from ldm_sprites.cli.train_cmd import _check_ranges
+    from ldm_sprites.config import check_ranges
 
-    _check_ranges(cfg)
+    check_ranges(cfg)
     if label_column:
         info(f"--label-column '{label_column}' ignored: the autoencoder is trained without labels")
     seed_everything(cfg.train.seed)

@@ -61,9 +61,3 @@ def train_diffusion(config_path, data_dir, out_dir, label_column, ae_dir, preset
                                     resume=resume, device=device, cache_dir=cache_dir)
     click.echo(f"trained {result['step']} steps; model: {result['checkpoint']}")
 
-
-def _check_ranges(cfg) -> None:
-    # Kept for ``ldm_sprites.cli.ae_cmd``; the checks live with the training run.
-    from ldm_sprites.training.diffusion_run import check_ranges
-
-    check_ranges(cfg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ldm_sprites.config import DiffusionConfig, apply_overrides, from_dict, load_config
+from ldm_sprites.config import DiffusionConfig, apply_overrides, check_ranges, from_dict, load_config
 from ldm_sprites.errors import UserError
 
 
@@ -14,20 +14,6 @@ def _model_section(saved: dict) -> dict:
     return {"preset": None, "patch_size": m["patch_size"], "hidden_size": m["hidden_size"],
             "depth": m["depth"], "num_heads": m["num_heads"], "mlp_ratio": m["mlp_ratio"],
             "class_dropout": m["class_dropout"]}
-
-
-def check_ranges(cfg) -> None:
-    t, d = cfg.train, cfg.data
-    if t.steps < 1:
-        raise UserError("--steps must be at least 1")
-    if t.batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
-    if not (0 < t.lr < 1):
-        raise UserError(f"--lr {t.lr} is out of range; typical values are 1e-4 to 1e-3")
-    if d.size < 8 or d.size > 512:
-        raise UserError(f"--size {d.size} is out of range (8 to 512 pixels)")
-    if t.checkpoint_every < 1:
-        raise UserError("checkpoint_every must be at least 1")
 
 
 def resolve_config(config_path, out_dir, resume: bool, overrides: dict):
