@@ -6,16 +6,13 @@ from pathlib import Path
 
 import click
 
-from ldm_sprites.cli.common import device_option, seed_option
+from ldm_sprites.cli.common import device_option, run_options, seed_option, training_options
 
 
 @click.command("train-ae")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="YAML config (configs/ae-*.yaml); options below override it.")
-@click.option("--data", "data_dir", required=True, type=click.Path(),
-              help="Folder of sprites: metadata.csv, one sub-folder per class, or flat.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Run directory: checkpoints (model directories), samples, log.jsonl, eval.jsonl.")
+@run_options('YAML config (configs/ae-*.yaml); options below override it.',
+             'Run directory: checkpoints (model directories), samples, log.jsonl, eval.jsonl.')
+@training_options
 @click.option("--label-column", default=None,
               help="Accepted for symmetry with train-diffusion; the autoencoder ignores labels.")
 @click.option("--quantizer", type=click.Choice(["vq", "fsq", "kl"]), default=None,
@@ -23,20 +20,12 @@ from ldm_sprites.cli.common import device_option, seed_option
 @click.option("--downsample", type=click.Choice(["2", "4", "8"]), default=None,
               help="Spatial downsampling factor f (latent side = size / f).")
 @click.option("--latent-channels", type=int, default=None, help="Channels of the latent.")
-@click.option("--steps", type=int, default=None, help="Total training steps.")
-@click.option("--batch-size", type=int, default=None)
-@click.option("--lr", type=float, default=None, help="AdamW peak learning rate.")
-@click.option("--size", type=int, default=None, help="Square sprite size in pixels.")
 @click.option("--channels", type=click.Choice(["3", "4"]), default=None,
               help="4 = RGBA (default), 3 = RGB composited on the config's background.")
 @click.option("--holdout", type=float, default=None,
               help="Share of sprites held out for PSNR / IoU (default 0.1, split by --seed).")
-@click.option("--checkpoint-every", type=int, default=None)
 @click.option("--sample-every", type=int, default=None,
               help="Write a reconstruction grid and held-out metrics every N steps (0: never).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-              help="Where decoded data is cached (default ~/.cache/ldm-sprites).")
 @seed_option
 @device_option
 def train_ae(config_path, data_dir, out_dir, label_column, quantizer, downsample, latent_channels,

@@ -10,6 +10,39 @@ device_option = click.option(
 seed_option = click.option("--seed", type=int, default=None, help="Random seed (default 0).")
 
 
+def run_options(config_help: str, out_help: str):
+    """--config, --data, --out: where a training run reads and writes (train-ae, train-diffusion)."""
+    def decorate(fn):
+        for opt in reversed([
+            click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                         help=config_help),
+            click.option("--data", "data_dir", required=True, type=click.Path(),
+                         help="Folder of sprites: metadata.csv, one sub-folder per class, or flat."),
+            click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+                         help=out_help),
+        ]):
+            fn = opt(fn)
+        return fn
+    return decorate
+
+
+def training_options(fn):
+    """Step budget, batch, learning rate, checkpointing, resume and cache: shared by both trainers."""
+    for opt in reversed([
+        click.option("--steps", type=int, default=None, help="Total training steps."),
+        click.option("--batch-size", type=int, default=None),
+        click.option("--lr", type=float, default=None, help="AdamW (peak) learning rate."),
+        click.option("--size", type=int, default=None, help="Square sprite size in pixels."),
+        click.option("--checkpoint-every", type=int, default=None),
+        click.option("--resume", is_flag=True,
+                     help="Continue the run in --out from its newest checkpoint."),
+        click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+                     help="Where decoded data is cached (default ~/.cache/ldm-sprites)."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
 def split_names(values: tuple[str, ...]) -> list[str]:
     """``--class fire --class water,ice`` -> ['fire', 'water', 'ice']."""
     out = []

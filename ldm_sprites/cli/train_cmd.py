@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import click
 
-from ldm_sprites.cli.common import device_option, seed_option
+from ldm_sprites.cli.common import device_option, run_options, seed_option, training_options
 
 
 @click.command("train-diffusion")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="YAML config (see configs/); options below override it.")
-@click.option("--data", "data_dir", required=True, type=click.Path(),
-              help="Folder of sprites: metadata.csv, one sub-folder per class, or flat.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Run directory: checkpoints, samples, log.jsonl.")
+@run_options('YAML config (see configs/); options below override it.',
+             'Run directory: checkpoints, samples, log.jsonl.')
+@training_options
 @click.option("--label-column", default=None, help="metadata.csv column holding the class.")
 @click.option("--ae", "ae_dir", default=None, type=click.Path(),
               help="Train in the latent space of this autoencoder (from train-ae).")
 @click.option("--preset", default=None, help="DiT size preset: nano, tiny, small, ddpm, base.")
-@click.option("--steps", type=int, default=None, help="Total training steps.")
-@click.option("--batch-size", type=int, default=None)
-@click.option("--lr", type=float, default=None, help="AdamW learning rate.")
-@click.option("--size", type=int, default=None, help="Square sprite size in pixels.")
 @click.option("--channels", type=click.Choice(["3", "4"]), default=None,
               help="4 = RGBA (default), 3 = RGB composited on --background.")
 @click.option("--background", default=None, help="Background colour for --channels 3, e.g. '#ffffff'.")
@@ -32,13 +25,9 @@ from ldm_sprites.cli.common import device_option, seed_option
 @click.option("--prediction", type=click.Choice(["eps", "v"]), default=None)
 @click.option("--mixed-precision", type=click.Choice(["no", "bf16", "fp16"]), default=None,
               help="GPU only; ignored on CPU.")
-@click.option("--checkpoint-every", type=int, default=None)
 @click.option("--sample-every", type=int, default=None, help="Write a sample grid every N steps (0: never).")
 @click.option("--compile/--no-compile", "compile_", default=None,
               help="torch.compile the model: faster steps after minutes of compiling (long runs).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-              help="Where decoded data is cached (default ~/.cache/ldm-sprites).")
 @seed_option
 @device_option
 def train_diffusion(config_path, data_dir, out_dir, label_column, ae_dir, preset, steps, batch_size,
