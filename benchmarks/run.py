@@ -104,11 +104,11 @@ def train_ratio() -> dict:
 def bundled_ae_quality() -> dict:
     from ldm_sprites.autoencoder import load_autoencoder
     from ldm_sprites.autoencoder.metrics import finish, recon_sums
-    from ldm_sprites.cli.generate_cmd import _default_model
+    from ldm_sprites.diffusion.pipeline import bundled_model_dir
     from ldm_sprites.data.demo import make_demo_sprites
     from ldm_sprites.data.tensors import rgba_uint8_to_model
 
-    ae = load_autoencoder(Path(_default_model()) / "ae", device="cpu")
+    ae = load_autoencoder(Path(bundled_model_dir()) / "ae", device="cpu")
     # seed 12345: sprites the model never saw (the bundle was trained on seed 0)
     imgs, _ = make_demo_sprites(50, ae.data_spec["size"], seed=12345)
     x = rgba_uint8_to_model(torch.from_numpy(imgs).permute(0, 3, 1, 2))

@@ -52,18 +52,15 @@ def train_diffusion(data, out, config=None, ae=None, resume: bool = False, devic
 
 def load_pipeline(model=None, device=None, weights: str = "ema"):
     """A ``DiffusionPipeline`` for a model directory or run (default: the bundled demo model)."""
-    from ldm_sprites.cli.generate_cmd import _default_model
-    from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+    from ldm_sprites.diffusion.pipeline import DiffusionPipeline, bundled_model_dir
 
-    return DiffusionPipeline.load(model or _default_model(), device=device, weights=weights)
+    return DiffusionPipeline.load(model or bundled_model_dir(), device=device, weights=weights)
 
 
 def generate(pipe, classes: list[str] | None = None, num: int = 16, guidance: float | None = None,
              steps: int | None = None, sampler: str | None = None, seed: int = 0, eta: float = 0.0,
              callback=None, batch_size: int = 64, noise=None) -> tuple[np.ndarray, list[str]]:
     """Sample ``num`` sprites spread over ``classes`` -> ((num, H, W, 4) uint8 RGBA, class names)."""
-    from ldm_sprites.cli.generate_cmd import _interval
-
     d = pipe.defaults
     names = list(classes) if classes else (list(pipe.classes) or ["sprite"])
     ids = pipe.class_ids(names) if pipe.classes else [0] * len(names)
@@ -71,7 +68,7 @@ def generate(pipe, classes: list[str] | None = None, num: int = 16, guidance: fl
     x = pipe.sample(labels, guidance=d.get("guidance", 3.0) if guidance is None else guidance,
                     sampler=sampler or d.get("sampler", "dpmpp"), steps=steps or d.get("steps", 25),
                     seed=seed, eta=eta, batch_size=batch_size, callback=callback, noise=noise,
-                    guidance_interval=_interval(None, d))
+                    guidance_interval=pipe.default_guidance_interval)
     return pipe.to_rgba(x), [names[i % len(names)] for i in range(num)]
 
 

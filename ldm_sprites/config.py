@@ -79,9 +79,9 @@ class SampleSection:
 
     @property
     def guidance_interval(self) -> tuple[float, float] | None:
-        if self.guidance_sigma_min <= 0 and self.guidance_sigma_max <= 0:
-            return None
-        return (self.guidance_sigma_min, self.guidance_sigma_max)
+        from ldm_sprites.diffusion.guidance import sigma_interval
+
+        return sigma_interval(self.guidance_sigma_min, self.guidance_sigma_max)
 
 
 @dataclass

@@ -79,11 +79,11 @@ def test_demo_command_writes_grid_gif_and_assets(latent_run, tmp_path):
 
 
 def test_default_model_is_bundled_or_error_is_clear(tmp_path):
-    from ldm_sprites.cli.generate_cmd import _default_model
+    from ldm_sprites.diffusion.pipeline import bundled_model_dir
     from ldm_sprites.errors import UserError
 
     try:
-        path = _default_model()
+        path = bundled_model_dir()
     except UserError as exc:
         assert "--model" in str(exc)
     else:

@@ -21,8 +21,7 @@ from ldm_sprites.cli.common import device_option
 @device_option
 def demo(out_dir, model_dir, per_class, guidance, seed, device):
     """Generate sprites of every class, a reverse-process GIF, stickers and a sprite sheet."""
-    from ldm_sprites.cli.generate_cmd import _default_model, _interval
-    from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+    from ldm_sprites.diffusion.pipeline import DiffusionPipeline, bundled_model_dir
     from ldm_sprites.export import ExportOptions, Sprite, export_sprites
     from ldm_sprites.fsutil import ensure_dir
     from ldm_sprites.imageio import make_grid, save_png
@@ -30,7 +29,7 @@ def demo(out_dir, model_dir, per_class, guidance, seed, device):
 
     t0 = time.perf_counter()
     out = ensure_dir(out_dir)
-    pipe = DiffusionPipeline.load(model_dir or _default_model(), device=device)
+    pipe = DiffusionPipeline.load(model_dir or bundled_model_dir(), device=device)
     classes = pipe.classes or ["sprite"]
     n_cls = len(classes)
     # Round-robin labels: the first n_cls sprites (the ones the GIF records) cover every class.
@@ -39,10 +38,9 @@ def demo(out_dir, model_dir, per_class, guidance, seed, device):
     steps = d.get("steps", 25)
     timesteps = pipe.schedule.spaced_timesteps(steps)
     recorder = ReverseRecorder(pipe, max_sprites=min(n_cls, 8), timesteps=timesteps)
-    interval = _interval(None, d)
     x = pipe.sample(labels, guidance=d.get("guidance", 3.0) if guidance is None else guidance,
                     sampler=d.get("sampler", "dpmpp"), steps=steps, seed=seed,
-                    callback=recorder, progress=True, guidance_interval=interval)
+                    callback=recorder, progress=True, guidance_interval=pipe.default_guidance_interval)
     sprites = pipe.to_rgba(x)
     order = sorted(range(len(labels)), key=lambda i: (labels[i], i))
     size = sprites.shape[1]

@@ -9,16 +9,6 @@ import click
 from ldm_sprites.cli.common import device_option, split_names
 
 
-def _default_model() -> str:
-    from ldm_sprites.errors import UserError
-
-    bundled = Path(__file__).resolve().parent.parent / "assets" / "demo-model"
-    if (bundled / "config.json").is_file():
-        return str(bundled)
-    raise UserError("no --model given and no bundled demo model is installed; "
-                    "train one with 'ldmsprites train-diffusion' and pass --model RUN_DIR")
-
-
 @click.command("generate")
 @click.option("--model", "model_dir", default=None, type=click.Path(),
               help="Model directory or training run (default: the bundled demo model).")
@@ -63,7 +53,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
 
     if not (out_png or out_dir or export_dir or gif_path):
         raise click.UsageError("say where to write: --out grid.png, --out-dir DIR and/or --export DIR")
-    from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+    from ldm_sprites.diffusion.pipeline import DiffusionPipeline, bundled_model_dir
     from ldm_sprites.fsutil import ensure_dir
 
     # Check outputs before the (possibly long) sampling run.
@@ -73,7 +63,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
     for p in (out_dir, export_dir):
         if p:
             ensure_dir(p)
-    pipe = DiffusionPipeline.load(model_dir or _default_model(), device=device, weights=weights,
+    pipe = DiffusionPipeline.load(model_dir or bundled_model_dir(), device=device, weights=weights,
                                   ae_path=ae_dir)
     names = split_names(class_names)
     if names:
@@ -105,7 +95,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
                     eta=d.get("eta", 0.0) if eta is None else eta,
                     init_noise=init_noise or d.get("init_noise", "standard"),
                     batch_size=batch_size, callback=callback, progress=True,
-                    guidance_interval=_interval(guidance_interval, d))
+                    guidance_interval=_interval(guidance_interval, pipe.default_guidance_interval))
     sprites = pipe.to_rgba(x)
     written = []
     if out_png:
@@ -126,7 +116,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
         for rec, rgba in zip(records, sprites):
             save_sprite(Path(out_dir) / rec["file"], rgba)
         atomic_write_json(Path(out_dir) / "sprites.json", {
-            "model": str(Path(model_dir or _default_model())), "sampler": sampler, "steps": steps,
+            "model": str(Path(model_dir or bundled_model_dir())), "sampler": sampler, "steps": steps,
             "guidance": guidance, "sprites": records})
         written.append(f"{out_dir}/ ({num} PNGs)")
     if export_dir:
@@ -142,13 +132,12 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
     click.echo(f"{num} sprites ({', '.join(sorted(set(label_names)))}) -> {', '.join(written)}")
 
 
-def _interval(text: str | None, defaults: dict) -> tuple[float, float] | None:
-    """--guidance-interval 'LO,HI' | 'all' | None (the model's sample defaults)."""
+def _interval(text: str | None, default: tuple[float, float] | None):
+    """--guidance-interval 'LO,HI' | 'all' | None (the model's default)."""
     from ldm_sprites.errors import UserError
 
     if text is None:
-        lo, hi = defaults.get("guidance_sigma_min", 0.0), defaults.get("guidance_sigma_max", 0.0)
-        return (lo, hi) if (lo > 0 or hi > 0) else None
+        return default
     if text.strip().lower() == "all":
         return None
     try:
@@ -166,9 +155,10 @@ def _interval(text: str | None, defaults: dict) -> tuple[float, float] | None:
               help="Model directory or training run (default: the bundled demo model).")
 def classes(model_dir):
     """List the class names a model can generate."""
+    from ldm_sprites.diffusion.pipeline import bundled_model_dir
     from ldm_sprites.modeldir import load_model_dir
 
-    md = load_model_dir(model_dir or _default_model())
+    md = load_model_dir(model_dir or bundled_model_dir())
     if not md.classes:
         click.echo("(unconditional model: no classes)")
     for name in md.classes:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ldm_sprites.diffusion.dit import DiT, DiTConfig
-from ldm_sprites.diffusion.guidance import GuidedDenoiser
+from ldm_sprites.diffusion.guidance import GuidedDenoiser, sigma_interval
 from ldm_sprites.diffusion.samplers import SAMPLERS
 from ldm_sprites.diffusion.schedule import NoiseSchedule
 from ldm_sprites.errors import UserError
@@ -32,6 +32,15 @@ def resolve_device(device: str | None) -> torch.device:
         return torch.device(device)
     except RuntimeError:
         raise UserError(f"--device {device} is not a device; use cpu or cuda") from None
+
+
+def bundled_model_dir() -> str:
+    """The demo model that ships in the package: the default when no --model is given."""
+    bundled = Path(__file__).resolve().parent.parent / "assets" / "demo-model"
+    if (bundled / "config.json").is_file():
+        return str(bundled)
+    raise UserError("no --model given and no bundled demo model is installed; "
+                    "train one with 'ldmsprites train-diffusion' and pass --model RUN_DIR")
 
 
 def class_ids(names: list[str], classes: list[str]) -> list[int]:
@@ -101,6 +110,12 @@ class DiffusionPipeline:
 
     def class_ids(self, names: list[str]) -> list[int]:
         return class_ids(names, self.classes)
+
+    @property
+    def default_guidance_interval(self) -> tuple[float, float] | None:
+        """The guidance interval saved with the model's sampling defaults (None: every step)."""
+        d = self.defaults
+        return sigma_interval(d.get("guidance_sigma_min", 0.0), d.get("guidance_sigma_max", 0.0))
 
     @property
     def x0_clip(self) -> float | None:

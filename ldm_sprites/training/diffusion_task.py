@@ -130,7 +130,7 @@ class DiffusionTask:
         ema_model.eval()
         s = self.cfg.sample
         x = pipe.sample(labels, guidance=s.guidance, sampler=s.sampler, steps=s.steps, seed=0,
-                        eta=s.eta, init_noise=s.init_noise)
+                        eta=s.eta, init_noise=s.init_noise, guidance_interval=s.guidance_interval)
         ema_model.train(was_training)
         sprites = pipe.to_rgba(x)
         scale = max(1, 128 // sprites.shape[1])
