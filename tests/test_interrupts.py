@@ -87,6 +87,30 @@ def test_sigint_finishes_the_step_and_checkpoints(demo_dir, tmp_path):
     assert md.config["step"] == _losses(out)[-1][0]  # the step it stopped at was checkpointed
 
 
+
+def test_ctrl_c_after_a_steps_checkpoint_decision_still_checkpoints(demo_dir, tmp_path):
+    """A Ctrl-C handled late in a step (here: while it writes its preview grid, after it has
+    decided not to checkpoint) must not end the run without the checkpoint the warning promised
+    (the race CI once caught as an IndexError)."""
+    from ldm_sprites.config import load_config
+    from ldm_sprites.training.trainer import TrainingInterrupted, train
+
+    cfg = load_config(write_config(tmp_path, steps=50, checkpoint_every=1000, sample_every=2))
+    task = _task(cfg, demo_dir)
+    previews = []
+
+    def preview(ema_model, step, path):
+        previews.append(step)
+        if step == 2:  # what a Ctrl-C does once Python runs its handler, at a chosen moment
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+
+    task.preview = preview
+    with pytest.raises(TrainingInterrupted, match=r"interrupted at step 3; .*--resume"):
+        train(task, cfg.train, tmp_path / "run")
+    md = load_model_dir(tmp_path / "run")
+    assert md.config["step"] == 3 and md.train_state()["step"] == 3
+    assert previews == [2]
+
 # --- failures inside the training loop (in-process, tiny) ----------------------------------------
 
 def _task(cfg, demo_dir):

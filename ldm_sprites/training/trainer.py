@@ -249,6 +249,7 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
         bar.set_postfix(loss=f"{values.get('loss', float('nan')):.4f}")
         return record
 
+    stopping = False
     with _SigintFlag() as sigint:
         model.train()
         while step < end:
@@ -275,7 +276,10 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
                 sums[k] = sums[k] + v if k in sums else v.clone()
             n_in_sum += 1
             bar.update(1)
-            at_ckpt = step % cfg.checkpoint_every == 0 or step == total or sigint.hit or step == end
+            # Read the flag once: a Ctrl-C landing between the checkpoint decision and the break
+            # would otherwise stop the run without the checkpoint it promised.
+            stopping = sigint.hit
+            at_ckpt = step % cfg.checkpoint_every == 0 or step == total or stopping or step == end
             if step % cfg.log_every == 0 or at_ckpt:
                 last_logged = flush_log(step) or last_logged
             if cfg.sample_every and (step % cfg.sample_every == 0 or step == total) \
@@ -283,11 +287,11 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
                 task.preview(ema.model, step, run_dir / "samples" / f"step-{step:08d}.png")
             if at_ckpt:
                 save_checkpoint(step)
-            if sigint.hit:
+            if stopping:
                 break
     bar.close()
     ckpt = list_checkpoints(run_dir)[-1]
-    if sigint.hit and step < total:
+    if stopping and step < total:
         raise TrainingInterrupted(f"interrupted at step {step}; checkpoint saved to {ckpt}; "
                                   "continue with the same command plus --resume")
     return {"step": step, "checkpoint": str(ckpt), "last": last_logged}
