@@ -71,6 +71,29 @@ def test_fsq_latent_lies_on_the_grid():
     assert torch.allclose(z * 2, (z * 2).round(), atol=1e-5)
 
 
+
+def test_fsq_with_more_channels_than_levels_rounds_each_group_without_projection():
+    from ldm_sprites.autoencoder.config import AEConfig
+    from ldm_sprites.autoencoder.task import AutoencoderTask
+
+    cfg = AEModelSection(quantizer="fsq", downsample=4, latent_channels=8, stem=4,
+                         fsq_levels=[5, 5, 5, 5], **NANO)
+    model = Autoencoder(cfg, 4).eval()
+    assert model.bottleneck.groups == 2
+    assert not model.bottleneck.fsq.has_projections  # the rounded values are the latent itself
+    h = torch.randn(3, 8, 4, 4) * 3
+    out = model.bottleneck(h)
+    assert out.z.shape == (3, 8, 4, 4) and out.indices.shape == (3, 4, 4, 2)
+    assert torch.allclose(out.z * 2, (out.z * 2).round(), atol=1e-5)
+    # usage is counted over both groups' 625 codes each (group 2's ids offset by 625)
+    task = AutoencoderTask(AEConfig(model=cfg, data=from_dict(AEConfig, {}).data),
+                           torch.zeros(4, 4, 16, 16, dtype=torch.uint8))
+    task.model = model
+    flat = task._flat_indices(out.indices)
+    assert task._n_codes() == 1250
+    assert torch.equal(flat[..., 0], out.indices[..., 0])
+    assert torch.equal(flat[..., 1], out.indices[..., 1] + 625)
+
 def test_config_checks():
     with pytest.raises(UserError, match="downsample"):
         check_config(from_dict(AEConfig, {"model": {"downsample": 3}}))

@@ -26,11 +26,12 @@ class BottleneckOutput:
     z: torch.Tensor                       # what the decoder sees (N, C, h, w)
     loss: torch.Tensor                    # weighted auxiliary loss (commitment / KL), scalar
     kl: torch.Tensor | None = None        # unweighted mean KL per latent element
-    indices: torch.Tensor | None = None   # code ids (N, h, w) or (N, h, w, heads)
+    indices: torch.Tensor | None = None   # code ids (N, h, w) or (N, h, w, groups)
 
 
 class GaussianBottleneck(nn.Module):
     kind = "kl"
+    groups = 1
 
     def __init__(self, cfg: AEModelSection):
         super().__init__()
@@ -67,7 +68,7 @@ class VQBottleneck(nn.Module):
         from vector_quantize_pytorch import VectorQuantize
 
         self.in_channels = cfg.latent_channels
-        self.heads = cfg.vq_heads
+        self.heads = self.groups = cfg.vq_heads
         self.vq = VectorQuantize(
             dim=cfg.latent_channels, codebook_size=cfg.codebook_size,
             # One head: codebook in the latent space itself (no projection, so the quantised
@@ -98,8 +99,12 @@ class FSQBottleneck(nn.Module):
         from vector_quantize_pytorch import FSQ
 
         self.in_channels = cfg.latent_channels
-        # dim == len(levels) means no projection: the rounded values are the latent channels.
-        self.fsq = FSQ(levels=list(cfg.fsq_levels), dim=cfg.latent_channels)
+        # latent_channels = k * len(levels): k independent groups of channels, each rounded to the
+        # levels (FSQ's num_codebooks), so the rounded values *are* the latent and the bits per
+        # position grow with the channels. Otherwise FSQ projects to len(levels) dims and back.
+        levels, c = list(cfg.fsq_levels), cfg.latent_channels
+        self.groups = c // len(levels) if c % len(levels) == 0 else 1
+        self.fsq = FSQ(levels=levels, dim=c, num_codebooks=self.groups)
 
     @property
     def codebook_size(self) -> int:

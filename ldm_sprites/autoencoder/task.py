@@ -188,14 +188,14 @@ class AutoencoderTask:
         return next(model.parameters()).device
 
     def _n_codes(self) -> int:
-        heads = self.cfg.model.vq_heads if self.cfg.model.quantizer == "vq" else 1
-        return self.model.bottleneck.codebook_size * heads
+        """Codes over all groups (VQ heads / FSQ codebooks), each group with its own ids."""
+        return self.model.bottleneck.codebook_size * self.model.bottleneck.groups
 
     def _flat_indices(self, indices: torch.Tensor) -> torch.Tensor:
-        """VQ with several heads: offset each head's ids so all heads share one histogram."""
-        heads = self.cfg.model.vq_heads if self.cfg.model.quantizer == "vq" else 1
-        if heads > 1 and indices.shape[-1] == heads:
-            offs = torch.arange(heads, device=indices.device) * self.model.bottleneck.codebook_size
+        """Several groups: offset each group's ids so all groups share one histogram."""
+        groups = self.model.bottleneck.groups
+        if groups > 1 and indices.shape[-1] == groups:
+            offs = torch.arange(groups, device=indices.device) * self.model.bottleneck.codebook_size
             indices = indices + offs
         return indices
 
