@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 from einops import rearrange
 
-from ldm_sprites.diffusion.dit import TimestepEmbedder
+from ldm_sprites.diffusion.dit import TimestepEmbedder, sincos_pos_embed_2d
 
 
 class PlainViTDenoiser(nn.Module):
@@ -16,7 +16,10 @@ class PlainViTDenoiser(nn.Module):
         super().__init__()
         self.p, self.c, self.grid = patch_size, in_channels, input_size // patch_size
         self.embed = nn.Conv2d(in_channels, hidden_size, patch_size, patch_size)
-        self.pos = nn.Parameter(torch.zeros(1, self.grid ** 2, hidden_size))
+        # the DiT's fixed 2-D sin-cos positions, so that the comparison isolates the conditioning
+        # (additive vs adaLN-Zero) and the block implementation
+        self.register_buffer("pos", torch.from_numpy(sincos_pos_embed_2d(hidden_size, self.grid))
+                             .float().unsqueeze(0), persistent=False)
         self.t_embed = TimestepEmbedder(hidden_size)
         self.y_embed = nn.Embedding(num_classes + 1, hidden_size)
         layer = nn.TransformerEncoderLayer(hidden_size, num_heads, int(hidden_size * mlp_ratio),
