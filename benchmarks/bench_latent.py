@@ -95,8 +95,9 @@ def loss_per_minute(preset: str, ae, data_dir: str, minutes: float, batch: int) 
     latents = encode_dataset(ae, data, flip=True)
     ae_clip = float(latents.abs().max())  # x0_hat kept in the data's range, as sampling does
     schedule = NoiseSchedule("cosine", 1000)
-    spaces = {"pixel": (rgba_uint8_to_model(data.images, 4)[None], 64, 4),
-              "latent": (latents, ae.latent_size, 2)}
+    pixels = rgba_uint8_to_model(data.images, 4)
+    held_pixels = pixels[held].repeat(4, 1, 1, 1)  # what both modes' x0_hat is compared with
+    spaces = {"pixel": (pixels[None], 64, 4), "latent": (latents, ae.latent_size, 2)}
     out = {}
     for mode, (x_all, size, patch) in spaces.items():
         torch.manual_seed(0)
@@ -128,10 +129,9 @@ def loss_per_minute(preset: str, ae, data_dir: str, minutes: float, batch: int) 
             # The eps-MSEs live in different spaces; the denoised estimate x0_hat, seen as pixels
             # (latents decoded by the AE), is comparable: MSE against the real held-out sprites.
             x0_hat, _ = schedule.to_x0_eps(x_t, t, pred, "eps")
-            pixels = rgba_uint8_to_model(data.images[held], 4).repeat(4, 1, 1, 1)
             if mode == "latent":
                 x0_hat = ae.decode(x0_hat.clamp(-ae_clip, ae_clip))
-            pixel_mse = F.mse_loss(x0_hat.clamp(-1, 1), pixels).item()
+            pixel_mse = F.mse_loss(x0_hat.clamp(-1, 1), held_pixels).item()
         out[mode] = {"steps": steps, "heldout_eps_mse": F.mse_loss(pred, noise).item(),
                      "heldout_x0_pixel_mse": pixel_mse}
     return out

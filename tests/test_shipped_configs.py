@@ -13,13 +13,20 @@ from ldm_sprites.config import check_ranges, load_config
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
 
+def _is_autoencoder(path: Path) -> bool:
+    return path.stem.startswith("ae-") or path.stem.endswith("-ae")
+
+
+AE_CONFIGS = [p for p in CONFIGS if _is_autoencoder(p)]
+DIFFUSION_CONFIGS = [p for p in CONFIGS if not _is_autoencoder(p)]
+
+
 def test_there_are_configs():
     names = {p.stem for p in CONFIGS}
     assert {"ae-kl", "ae-vq", "ae-fsq", "ae-tiny", "pixel-tiny", "ddpm-pixel", "dit-latent"} <= names
 
 
-@pytest.mark.parametrize("path", [p for p in CONFIGS if p.stem.endswith("ae") or
-                                  p.stem.startswith("ae-")], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", AE_CONFIGS, ids=lambda p: p.stem)
 def test_autoencoder_configs_build_and_round_trip_shapes(path):
     from ldm_sprites.autoencoder.config import AEConfig, check_config
     from ldm_sprites.autoencoder.model import Autoencoder
@@ -36,8 +43,7 @@ def test_autoencoder_configs_build_and_round_trip_shapes(path):
         assert model.decode(z).shape == x.shape
 
 
-@pytest.mark.parametrize("path", [p for p in CONFIGS if not (p.stem.endswith("ae") or
-                                  p.stem.startswith("ae-"))], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", DIFFUSION_CONFIGS, ids=lambda p: p.stem)
 def test_diffusion_configs_load(path):
     cfg = load_config(path)
     check_ranges(cfg)

@@ -68,7 +68,7 @@ class VQBottleneck(nn.Module):
         from vector_quantize_pytorch import VectorQuantize
 
         self.in_channels = cfg.latent_channels
-        self.heads = self.groups = cfg.vq_heads
+        self.groups = cfg.vq_heads   # separate codebook per head: ids are per group
         self.vq = VectorQuantize(
             dim=cfg.latent_channels, codebook_size=cfg.codebook_size,
             # One head: codebook in the latent space itself (no projection, so the quantised
