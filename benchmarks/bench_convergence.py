@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.baselines import PlainViTDenoiser
-from benchmarks.common import machine, table
+from benchmarks.common import eps_training_step, machine, table
 from ldm_sprites.data.demo import DEMO_CLASSES, make_demo_sprites
 from ldm_sprites.data.tensors import rgba_uint8_to_model
 from ldm_sprites.diffusion.dit import PRESETS, build_dit
@@ -71,15 +71,10 @@ def train_for(model, x, y, held: HeldOut, schedule: NoiseSchedule, n_classes: in
         t0 = time.perf_counter()
         for _ in range(eval_every):
             idx = torch.randint(x.shape[0], (batch,), generator=g)
-            t = torch.randint(0, schedule.T, (batch,), generator=g)
-            noise = torch.randn((batch, *x.shape[1:]), generator=g)
             labels = torch.where(torch.rand(batch, generator=g) < 0.1,
                                  torch.full((batch,), n_classes), y[idx])  # CFG label dropout
-            loss = F.mse_loss(model(schedule.q_sample(x[idx], t, noise), t, labels), noise)
-            loss.backward()
-            opt.step()
+            eps_training_step(model, opt, schedule, x[idx], labels, g)
             sched.step()
-            opt.zero_grad(set_to_none=True)
             step += 1
         spent += time.perf_counter() - t0
         curve.append((spent, step, held.loss(model)))

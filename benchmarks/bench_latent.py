@@ -21,19 +21,9 @@ import time
 import torch
 import torch.nn.functional as F
 
+from benchmarks.common import eps_training_step, timed
 from ldm_sprites.diffusion.dit import build_dit
 from ldm_sprites.diffusion.schedule import NoiseSchedule
-
-
-def best_time(fn, repeat: int = 3) -> float:
-    """Best-of-``repeat`` seconds: the CPU is shared, the minimum is the least disturbed run."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def train_step_fn(model, schedule, x0: torch.Tensor, n_classes: int):
@@ -41,14 +31,8 @@ def train_step_fn(model, schedule, x0: torch.Tensor, n_classes: int):
     g = torch.Generator().manual_seed(0)
 
     def step():
-        t = torch.randint(schedule.T, (x0.shape[0],), generator=g)
-        noise = torch.randn(x0.shape, generator=g)
         y = torch.randint(n_classes, (x0.shape[0],), generator=g)
-        out = model(schedule.q_sample(x0, t, noise), t, y, train=True, generator=g)
-        loss = F.mse_loss(out, noise)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        eps_training_step(model, opt, schedule, x0, y, g, train=True, generator=g)
     return step
 
 
@@ -60,8 +44,7 @@ def throughput(preset: str, ae, batch: int, n_classes: int = 18) -> dict:
         torch.manual_seed(0)
         model = build_dit(preset, input_size=size, in_channels=ch, patch_size=patch,
                           num_classes=n_classes)
-        sec = best_time(train_step_fn(model, schedule, torch.randn(batch, ch, size, size),
-                                      n_classes))
+        sec = timed(train_step_fn(model, schedule, torch.randn(batch, ch, size, size), n_classes))
         rows[mode] = {"tokens": model.config.num_tokens, "img_per_s": batch / sec}
     rows["speedup"] = rows["latent"]["img_per_s"] / rows["pixel"]["img_per_s"]
     return rows
@@ -80,7 +63,7 @@ def sampling_time(preset: str, ae, n: int = 64, steps: int = 25) -> float:
         x = pipe.sample([i % 18 for i in range(n)], guidance=3.0, sampler="dpmpp", steps=steps,
                         seed=0, batch_size=n)
         pipe.to_rgba(x)
-    return best_time(run, repeat=2)
+    return timed(run, repeat=2)
 
 
 def loss_per_minute(preset: str, ae, data_dir: str, minutes: float, batch: int) -> dict:
@@ -110,13 +93,8 @@ def loss_per_minute(preset: str, ae, data_dir: str, minutes: float, batch: int) 
         while time.perf_counter() < t_end:
             idx = train_ids[torch.randint(len(train_ids), (batch,), generator=g)]
             view = torch.randint(x_all.shape[0], (batch,), generator=g)
-            x0 = x_all[view, idx]
-            t = torch.randint(schedule.T, (batch,), generator=g)
-            noise = torch.randn(x0.shape, generator=g)
-            pred = model(schedule.q_sample(x0, t, noise), t, data.labels[idx], train=True, generator=g)
-            F.mse_loss(pred, noise).backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+            eps_training_step(model, opt, schedule, x_all[view, idx], data.labels[idx], g,
+                              train=True, generator=g)
             steps += 1
         model.eval()
         ge = torch.Generator().manual_seed(1)

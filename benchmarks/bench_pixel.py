@@ -10,10 +10,9 @@ import argparse
 import time
 
 import torch
-import torch.nn.functional as F
 
 from benchmarks.baselines import PlainViTDenoiser
-from benchmarks.common import machine, table, timed
+from benchmarks.common import eps_training_step, machine, table, timed
 from ldm_sprites.diffusion.dit import build_dit
 from ldm_sprites.diffusion.guidance import GuidedDenoiser
 from ldm_sprites.diffusion.samplers import SAMPLERS
@@ -27,17 +26,9 @@ def train_img_per_s(model, batch: int, steps: int, size: int = 64) -> float:
     x0 = torch.rand(batch, 4, size, size, generator=g) * 2 - 1
     y = torch.zeros(batch, dtype=torch.long)
 
-    def step():
-        t = torch.randint(0, 1000, (batch,), generator=g)
-        noise = torch.randn(x0.shape, generator=g)
-        loss = F.mse_loss(model(s.q_sample(x0, t, noise), t, y), noise)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
     def run():
         for _ in range(steps):
-            step()
+            eps_training_step(model, opt, s, x0, y, g)
 
     return batch * steps / timed(run, repeat=2, warmup=0)
 

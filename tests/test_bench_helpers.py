@@ -32,3 +32,25 @@ def test_held_out_loss_is_fixed_and_training_lowers_it():
     losses = [l for _, _, l in run["curve"]]
     assert run["img_per_s"] > 0 and len(losses) >= 2
     assert min(losses[1:]) < losses[0]
+
+
+def test_eps_training_step_is_seeded_and_updates_the_model():
+    from benchmarks.common import eps_training_step
+
+    schedule = NoiseSchedule()
+    x0 = torch.rand(4, 4, 8, 8) * 2 - 1
+    y = torch.tensor([0, 1, 2, 0])
+
+    def one_step():
+        torch.manual_seed(0)
+        model = build_dit("nano", input_size=8, in_channels=4, patch_size=2, num_classes=3)
+        before = [p.detach().clone() for p in model.parameters()]
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        loss = eps_training_step(model, opt, schedule, x0, y, torch.Generator().manual_seed(5))
+        assert all(p.grad is None for p in model.parameters())      # zeroed for the next step
+        changed = any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+        return loss, changed, [p.detach() for p in model.parameters()]
+
+    (l1, changed, w1), (l2, _, w2) = one_step(), one_step()
+    assert changed and torch.isfinite(l1) and l1 == l2
+    assert all(torch.equal(a, b) for a, b in zip(w1, w2))
