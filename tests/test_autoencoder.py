@@ -94,6 +94,45 @@ def test_fsq_with_more_channels_than_levels_rounds_each_group_without_projection
     assert torch.equal(flat[..., 0], out.indices[..., 0])
     assert torch.equal(flat[..., 1], out.indices[..., 1] + 625)
 
+@pytest.mark.parametrize("norm", ["channel", "group"])
+def test_channel_norm_makes_the_autoencoder_crop_invariant(norm):
+    """Trained on crops, applied to whole canvases: with per-position channel norm the interior
+    of a crop reconstructs exactly as in the whole canvas; GroupNorm's image-wide statistics
+    change with the crop (the reason ``data.crop`` configs use ``norm: channel``)."""
+    torch.manual_seed(0)
+    cfg = AEModelSection(quantizer="kl", downsample=4, latent_channels=4, stem=4, channels=16,
+                         res_blocks=0, norm=norm)
+    model = Autoencoder(cfg, 4).eval()
+    for p in model.parameters():                    # nothing zero-initialised: every layer acts
+        torch.nn.init.normal_(p, 0.0, 0.2)
+    x = torch.full((1, 4, 64, 64), -1.0)
+    x[:, :, 16:48, 20:44] = torch.rand(1, 4, 32, 24) * 2 - 1
+    with torch.no_grad():
+        whole = model.decode(model.encode(x))[..., 24:40, 24:40]
+        crop = model.decode(model.encode(x[..., 8:56, 8:56]))[..., 16:32, 16:32]
+    # receptive field: 2 convs each side at 16x16 -> 4 latent positions = 16 px from the border
+    if norm == "channel":
+        torch.testing.assert_close(crop, whole, atol=1e-5, rtol=1e-5)
+    else:
+        assert (crop - whole).abs().max() > 1e-3
+
+
+def test_random_crops_lie_on_the_sprite_and_follow_the_seed():
+    from ldm_sprites.autoencoder.task import content_boxes, random_crops
+
+    imgs = torch.zeros(3, 4, 64, 64, dtype=torch.uint8)
+    imgs[0, :, 10:20, 30:40] = 255
+    imgs[1, :, 40:64, 0:3] = 255
+    boxes = content_boxes(imgs)
+    assert boxes.tolist() == [[10, 20, 30, 40], [40, 64, 0, 3], [0, 64, 0, 64]]
+    for seed in range(20):
+        crops = random_crops(imgs, boxes, 16, torch.Generator().manual_seed(seed))
+        assert crops.shape == (3, 4, 16, 16)
+        assert (crops[:2, 3] > 0).flatten(1).any(1).all()   # every crop shows its sprite
+    again = random_crops(imgs, boxes, 16, torch.Generator().manual_seed(19))
+    assert torch.equal(crops, again)
+
+
 def test_config_checks():
     with pytest.raises(UserError, match="downsample"):
         check_config(from_dict(AEConfig, {"model": {"downsample": 3}}))
@@ -103,6 +142,12 @@ def test_config_checks():
         check_config(from_dict(AEConfig, {"model": {"downsample": 8}, "data": {"size": 20}}))
     with pytest.raises(UserError, match="did you mean"):
         from_dict(AEConfig, {"model": {"latent_channel": 4}})
+    with pytest.raises(UserError, match="data.crop"):
+        check_config(from_dict(AEConfig, {"data": {"size": 16, "crop": 6}}))
+    with pytest.raises(UserError, match="model.norm"):
+        check_config(from_dict(AEConfig, {"model": {"norm": "batch"}}))
+    with pytest.raises(UserError, match="data.shift"):
+        check_config(from_dict(AEConfig, {"data": {"size": 16, "shift": 8}}))
 
 
 def test_metrics_perfect_and_wrong_reconstruction():
@@ -165,6 +210,26 @@ def test_scale_factor_gives_unit_latent_std(kl_run, demo_dir):
     assert 0.85 < z.std().item() < 1.15
     x = ae.decode(z[0])
     assert x.shape == (len(data), 4, 16, 16)
+
+
+def test_train_ae_on_crops_evaluates_and_reloads_on_whole_sprites(tmp_path, demo_dir):
+    from ldm_sprites.autoencoder import load_autoencoder
+    from ldm_sprites.modeldir import load_model_dir
+
+    path = nano_ae_config(tmp_path, "kl")
+    cfg = yaml.safe_load(path.read_text())
+    cfg["model"]["norm"] = "channel"
+    cfg["data"].update(crop=8, shift=1)
+    path.write_text(yaml.safe_dump(cfg))
+    res = CliRunner().invoke(cli, ["train-ae", "--config", str(path), "--data", str(demo_dir),
+                                   "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    md = load_model_dir(tmp_path / "run", expect_kind="autoencoder")
+    assert md.config["data"]["crop"] == 8 and md.config["model"]["norm"] == "channel"
+    assert md.config["heldout_metrics"]["n"] == 2 and md.config["latent_shape"] == [4, 4, 4]
+    ae = load_autoencoder(tmp_path / "run", device="cpu")
+    x = torch.rand(3, 4, 16, 16) * 2 - 1
+    assert ae.decode(ae.encode(x)).shape == x.shape
 
 
 @pytest.mark.parametrize("quantizer", ["vq", "fsq"])

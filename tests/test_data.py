@@ -102,6 +102,20 @@ def test_augment_flip_and_hue_stay_in_range():
     assert torch.all((y[:, :3] + 1) / 2 <= alpha01 + 1e-6)  # still premultiplied
 
 
+def test_augment_shift_moves_whole_pixels_per_sample_and_is_seeded():
+    x = torch.full((16, 4, 12, 12), -1.0)
+    x[:, :, 5, 6] = 1.0                                   # one opaque pixel per sprite
+    y = augment(x, torch.Generator().manual_seed(3), flip=False, shift=2)
+    again = augment(x, torch.Generator().manual_seed(3), flip=False, shift=2)
+    torch.testing.assert_close(y, again)
+    pos = [tuple(int(v) for v in (yi[3] == 1).nonzero()[0]) for yi in y]
+    assert all((yi[3] == 1).sum() == 1 for yi in y)       # moved, nothing lost or blurred
+    offsets = {(r - 5, c - 6) for r, c in pos}
+    assert all(abs(dr) <= 2 and abs(dc) <= 2 for dr, dc in offsets)
+    assert len(offsets) > 4                               # each sprite gets its own shift
+    torch.testing.assert_close(augment(x, torch.Generator(), flip=False, shift=0), x)
+
+
 def _write(path, arr):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr, "RGBA").save(path)

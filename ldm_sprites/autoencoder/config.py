@@ -25,6 +25,7 @@ class AEModelSection:
     channels: int = 64               # width after the stem; doubles at each further downsampling
     max_mult: int = 4                # cap of that doubling (f=8 would otherwise get very wide)
     res_blocks: int = 2              # residual blocks per resolution level
+    norm: str = "group"              # group: GroupNorm; channel: per-position LayerNorm (crop-safe)
     # KL: weight of the per-element KL(q(z|x) || N(0, I)) against the per-pixel reconstruction.
     kl_weight: float = 1.0e-5        # small: a near-deterministic AE; the scale factor fixes the std
     # VQ (vector-quantize-pytorch VectorQuantize)
@@ -58,6 +59,9 @@ class AEDataSection:
     resample: str = "nearest"
     background: str = "#ffffff"
     flip: bool = True                # mirrored sprites are valid sprites
+    shift: int = 0                   # max random translation (px): new phases against the patch grid
+    crop: int = 0                    # >0: train on random crops this big around the sprite
+                                     # (ignored when >= size: whole canvases)
     holdout: float = 0.1             # share of sprites held out for PSNR / IoU (seeded split)
     max_bad_fraction: float = 0.1
 
@@ -94,6 +98,13 @@ def check_config(cfg: AEConfig) -> AEConfig:
     if m.quantizer == "vq" and m.latent_channels % m.vq_heads:
         raise UserError(f"model.latent_channels {m.latent_channels} must be divisible by "
                         f"model.vq_heads {m.vq_heads}")
+    if m.norm not in ("group", "channel"):
+        raise UserError(f"model.norm '{m.norm}' is not one of group, channel")
+    if d.crop and (d.crop < 0 or d.crop % m.downsample):
+        raise UserError(f"data.crop {d.crop} must be a multiple of --downsample {m.downsample} "
+                        "(0: whole sprites)")
+    if d.shift < 0 or d.shift >= d.size // 2:
+        raise UserError(f"data.shift {d.shift} must be in [0, {d.size // 2})")
     if not 0 <= d.holdout < 0.9:
         raise UserError(f"data.holdout {d.holdout} must be in [0, 0.9)")
     return cfg

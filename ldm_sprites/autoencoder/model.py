@@ -24,22 +24,40 @@ from torch import nn
 from ldm_sprites.autoencoder.config import AEModelSection
 
 
-def group_norm(channels: int) -> nn.GroupNorm:
+class ChannelNorm(nn.Module):
+    """LayerNorm over the channels of each position (ConvNeXt's LayerNorm2d).
+
+    Its statistics do not depend on the image size or on how much of the image is background, so
+    a model trained on crops around the sprite (``data.crop``) behaves the same on whole canvases;
+    GroupNorm's per-image statistics would shift with the share of empty pixels.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.ln = nn.LayerNorm(channels, eps=1e-6)
+
+    def forward(self, x):
+        return self.ln(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def make_norm(channels: int, kind: str = "group") -> nn.Module:
+    if kind == "channel":
+        return ChannelNorm(channels)
     # 32 groups (the usual choice) would leave 2 channels per group at width 64; 8 channels per
     # group keeps the statistics meaningful at the narrow widths used on CPU.
     return nn.GroupNorm(max(1, min(32, channels // 8)), channels, eps=1e-6)
 
 
 class ResBlock(nn.Module):
-    """GroupNorm-SiLU-conv twice plus a skip; the second conv starts at zero so every block is the
+    """Norm-SiLU-conv twice plus a skip; the second conv starts at zero so every block is the
     identity at init and deep stacks train from the first step."""
 
-    def __init__(self, in_ch: int, out_ch: int | None = None):
+    def __init__(self, in_ch: int, out_ch: int | None = None, norm: str = "group"):
         super().__init__()
         out_ch = out_ch or in_ch
-        self.norm1 = group_norm(in_ch)
+        self.norm1 = make_norm(in_ch, norm)
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
-        self.norm2 = group_norm(out_ch)
+        self.norm2 = make_norm(out_ch, norm)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
         self.act = nn.SiLU()
         self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
@@ -89,11 +107,12 @@ class Encoder(nn.Module):
                                   nn.Conv2d(image_channels * s * s, widths[0], 3, padding=1))
         levels = []
         for i, w in enumerate(widths[:-1]):
-            levels += [ResBlock(w) for _ in range(cfg.res_blocks)]
+            levels += [ResBlock(w, norm=cfg.norm) for _ in range(cfg.res_blocks)]
             levels.append(Downsample(w, widths[i + 1]))
         self.down = nn.Sequential(*levels)
-        self.mid = nn.Sequential(*[ResBlock(widths[-1]) for _ in range(cfg.res_blocks)])
-        self.out = nn.Sequential(group_norm(widths[-1]), nn.SiLU(),
+        self.mid = nn.Sequential(*[ResBlock(widths[-1], norm=cfg.norm)
+                                   for _ in range(cfg.res_blocks)])
+        self.out = nn.Sequential(make_norm(widths[-1], cfg.norm), nn.SiLU(),
                                  nn.Conv2d(widths[-1], out_channels, 3, padding=1))
 
     def forward(self, x):
@@ -106,13 +125,14 @@ class Decoder(nn.Module):
         widths = level_widths(cfg)
         s = cfg.stem
         self.inp = nn.Conv2d(in_channels, widths[-1], 3, padding=1)
-        self.mid = nn.Sequential(*[ResBlock(widths[-1]) for _ in range(cfg.res_blocks)])
+        self.mid = nn.Sequential(*[ResBlock(widths[-1], norm=cfg.norm)
+                                   for _ in range(cfg.res_blocks)])
         levels = []
         for i in range(len(widths) - 1, 0, -1):
             levels.append(Upsample(widths[i], widths[i - 1]))
-            levels += [ResBlock(widths[i - 1]) for _ in range(cfg.res_blocks)]
+            levels += [ResBlock(widths[i - 1], norm=cfg.norm) for _ in range(cfg.res_blocks)]
         self.up = nn.Sequential(*levels)
-        self.out = nn.Sequential(group_norm(widths[0]), nn.SiLU(),
+        self.out = nn.Sequential(make_norm(widths[0], cfg.norm), nn.SiLU(),
                                  nn.Conv2d(widths[0], image_channels * s * s, 3, padding=1),
                                  nn.PixelShuffle(s) if s > 1 else nn.Identity())
 

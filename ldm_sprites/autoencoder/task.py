@@ -53,6 +53,7 @@ class AutoencoderTask:
                                                          cfg.train.seed)
         self.images = images
         self.train_images = images[self.train_ids]
+        self.boxes = content_boxes(self.train_images)   # where random crops are centred
         self.model = Autoencoder(cfg.model, cfg.data.channels)
         self.batch_size = cfg.train.batch_size
         self.n = int(self.train_ids.numel())
@@ -111,8 +112,11 @@ class AutoencoderTask:
 
     def loss(self, model, generator: torch.Generator):
         d = self.cfg.data
-        idx = torch.randint(self.n, (self.batch_size,), generator=generator).to(self.device)
-        x = augment(rgba_uint8_to_model(self.train_images[idx], d.channels), generator, flip=d.flip)
+        idx = torch.randint(self.n, (self.batch_size,), generator=generator)
+        imgs = self.train_images[idx.to(self.device)]
+        if 0 < d.crop < d.size:
+            imgs = random_crops(imgs, self.boxes[idx], d.crop, generator)
+        x = augment(rgba_uint8_to_model(imgs, d.channels), generator, flip=d.flip, shift=d.shift)
         x_hat, out = model(x, generator)
         loss, logs = reconstruction_loss(x_hat.float(), x, self.cfg.loss)
         loss = loss + out.loss
@@ -230,6 +234,36 @@ class AutoencoderTask:
         def fn(x):
             return ema_model.bottleneck(ema_model.encoder(x)).indices
         return map_batches(fn, images, self.cfg.data.channels, self._device_of(ema_model)).long()
+
+
+def content_boxes(images: torch.Tensor) -> torch.Tensor:
+    """(N, 4) long ``y0, y1, x0, x1`` of each sprite's visible pixels (whole canvas if none)."""
+    alpha = images[:, 3].cpu() > 0
+    n, h, w = alpha.shape
+    boxes = torch.tensor([[0, h, 0, w]] * n, dtype=torch.long)
+    for i, (rows, cols) in enumerate(zip(alpha.any(2), alpha.any(1))):
+        if rows.any():
+            ys, xs = rows.nonzero()[:, 0], cols.nonzero()[:, 0]
+            boxes[i] = torch.stack([ys[0], ys[-1] + 1, xs[0], xs[-1] + 1])
+    return boxes
+
+
+def random_crops(images: torch.Tensor, boxes: torch.Tensor, size: int,
+                 generator: torch.Generator) -> torch.Tensor:
+    """One ``size`` x ``size`` crop per sprite, centred on a random point of its content box.
+
+    Most of a sprite canvas is empty (83 % of the 4x4 patches of pokemon-sprites), so whole-canvas
+    batches spend most of the autoencoder's compute on background; crops around the content spend
+    it on the pixels that carry information, and their offsets are any whole pixel, so every step
+    also meets the patch grid at a new phase.
+    """
+    h, w = images.shape[-2:]
+    u = torch.rand(len(boxes), 2, generator=generator)
+    cy = boxes[:, 0] + (u[:, 0] * (boxes[:, 1] - boxes[:, 0])).long()
+    cx = boxes[:, 2] + (u[:, 1] * (boxes[:, 3] - boxes[:, 2])).long()
+    top = (cy - size // 2).clamp(0, h - size).tolist()
+    left = (cx - size // 2).clamp(0, w - size).tolist()
+    return torch.stack([im[:, t:t + size, l:l + size] for im, t, l in zip(images, top, left)])
 
 
 @torch.no_grad()

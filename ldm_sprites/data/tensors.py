@@ -57,16 +57,23 @@ def hue_rotation_matrix(angle: torch.Tensor) -> torch.Tensor:
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, flip: bool = True,
-            hue_jitter: float = 0.0) -> torch.Tensor:
-    """Augment a model-space batch. ``hue_jitter`` is the max hue rotation as a fraction of 360°.
+            hue_jitter: float = 0.0, shift: int = 0) -> torch.Tensor:
+    """Augment a model-space batch. ``hue_jitter`` is the max hue rotation as a fraction of 360°;
+    ``shift`` the max translation in whole pixels (per sample, both axes, wrapping around).
 
-    No blur, rotation or scaling: they destroy pixel art. The colour-jitter acts on the first
-    three channels only, so in latent mode pass ``hue_jitter=0``.
+    No blur, rotation or scaling: they destroy pixel art. Whole-pixel shifts keep it exact; they
+    are meant for the autoencoder (a sprite shifted by 1-3 px meets the encoder's 4x4 patch grid
+    at a new phase, so every sprite teaches several distinct patch sets), not for diffusion, where
+    the wrap-around would teach the model to draw split sprites. The colour-jitter acts on the
+    first three channels only, so in latent mode pass ``hue_jitter=0``.
     """
     n = x.shape[0]
     if flip:
         mask = torch.rand(n, generator=generator, device="cpu").to(x.device) < 0.5
         x = torch.where(mask[:, None, None, None], x.flip(-1), x)
+    if shift > 0:
+        offsets = torch.randint(-shift, shift + 1, (n, 2), generator=generator).tolist()
+        x = torch.stack([xi.roll((dy, dx), dims=(-2, -1)) for xi, (dy, dx) in zip(x, offsets)])
     if hue_jitter > 0:
         angle = (torch.rand(n, generator=generator, device="cpu") * 2 - 1) * hue_jitter * 2 * np.pi
         m = hue_rotation_matrix(angle).to(x)
