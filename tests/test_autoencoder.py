@@ -94,6 +94,28 @@ def test_fsq_with_more_channels_than_levels_rounds_each_group_without_projection
     assert torch.equal(flat[..., 0], out.indices[..., 0])
     assert torch.equal(flat[..., 1], out.indices[..., 1] + 625)
 
+
+@pytest.mark.parametrize("heads", [1, 4])
+def test_vq_blockwise_code_search_equals_the_library(heads, monkeypatch):
+    """``VQBottleneck.indices``/``encode`` search codes block by block; they must pick exactly the
+    codes vector_quantize_pytorch's own forward picks, also when blocks split the positions."""
+    import ldm_sprites.autoencoder.quantizers as quantizers
+
+    torch.manual_seed(0)
+    cfg = AEModelSection(quantizer="vq", downsample=4, latent_channels=8, stem=4, vq_heads=heads,
+                         kmeans_init=False, **NANO)
+    bottleneck = Autoencoder(cfg, 4).bottleneck.eval()
+    h = torch.randn(5, 8, 6, 6) * 2
+    with torch.no_grad():
+        z_lib, ids_lib, _ = bottleneck.vq(h)
+    monkeypatch.setattr(quantizers, "DISTANCE_BLOCK", 100)   # several blocks, a ragged last one
+    ids = bottleneck.indices(h)
+    assert ids.shape == ids_lib.shape == ((5, 6, 6, heads) if heads > 1 else (5, 6, 6))
+    assert torch.equal(ids, ids_lib)
+    assert torch.equal(bottleneck.encode(h), z_lib)
+    assert len(ids.unique()) > 4   # a real search, not one code everywhere
+
+
 @pytest.mark.parametrize("norm", ["channel", "group"])
 def test_channel_norm_makes_the_autoencoder_crop_invariant(norm):
     """Trained on crops, applied to whole canvases: with per-position channel norm the interior

@@ -232,7 +232,7 @@ class AutoencoderTask:
 
     def _codes(self, ema_model, images: torch.Tensor) -> torch.Tensor:
         def fn(x):
-            return ema_model.bottleneck(ema_model.encoder(x)).indices
+            return ema_model.bottleneck.indices(ema_model.encoder(x))
         return map_batches(fn, images, self.cfg.data.channels, self._device_of(ema_model)).long()
 
 
