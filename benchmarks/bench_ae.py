@@ -43,7 +43,11 @@ def evaluate_run(run: str, data_dir: str | None = None) -> dict:
     for k in ("train_code_usage", "train_code_perplexity", "codebook_size"):
         if k in m:
             row[k] = m[k]
-    log = [json.loads(l) for l in (Path(run) / "log.jsonl").read_text().splitlines() if l.strip()]
+    # A run directory, or one of its checkpoints (RUN/checkpoints/step-N): the log is the run's.
+    log_path = next((d / "log.jsonl" for d in (Path(run), Path(run).parent.parent)
+                     if (d / "log.jsonl").is_file()), None)
+    log = [json.loads(l) for l in log_path.read_text().splitlines() if l.strip()] if log_path else []
+    log = [r for r in log if row["steps"] is None or r["step"] <= row["steps"]]
     if log:
         row["train_img_per_s"] = round(sum(r["img_per_s"] for r in log) / len(log), 2)
     return row

@@ -54,3 +54,20 @@ def test_eps_training_step_is_seeded_and_updates_the_model():
     (l1, changed, w1), (l2, _, w2) = one_step(), one_step()
     assert changed and torch.isfinite(l1) and l1 == l2
     assert all(torch.equal(a, b) for a, b in zip(w1, w2))
+
+
+def test_bench_ae_reports_a_run_and_one_of_its_checkpoints(tmp_path, demo_dir):
+    """bench_ae --report takes a run or RUN/checkpoints/step-N; both re-evaluate the held-out split
+    from the saved weights and read the run's log only up to the evaluated step."""
+    from benchmarks.bench_ae import evaluate_run
+    from test_autoencoder import train_nano_ae
+
+    run = train_nano_ae(tmp_path, demo_dir, "vq")
+    whole = evaluate_run(str(run))
+    early = evaluate_run(str(run / "checkpoints" / "step-00000003"))
+    assert (whole["steps"], early["steps"]) == (6, 3)
+    for row in (whole, early):
+        assert row["quantizer"] == "vq" and 0 < row["alpha_iou"] <= 1
+        assert row["psnr"] > 0 and row["train_img_per_s"] > 0
+        assert row["codebook_size"] == 32 and 0 < row["train_code_usage"] <= 1
+    assert whole["psnr"] != early["psnr"]
