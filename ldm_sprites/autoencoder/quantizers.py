@@ -95,7 +95,8 @@ class VQBottleneck(nn.Module):
 
     @torch.no_grad()
     def indices(self, h) -> torch.Tensor:
-        """Nearest code ids (N, h, w, heads) — what ``self.vq(h)`` picks in eval mode, bit for bit.
+        """Nearest code ids (N, h, w, heads); (N, h, w) with one head — what ``self.vq(h)`` picks
+        in eval mode, bit for bit.
 
         The library's forward materialises about ten (heads, positions, codes) tensors per call
         (distances, clamp, sqrt, negation, one-hot, ...): 134 MB each for 32 sprites at 64 px, which
