@@ -2,10 +2,10 @@
 
     python -m ldm_sprites.bundle runs/demo-dit ldm_sprites/assets/demo-model [--fp16]
 
-Keeps config, classes and the EMA weights (optionally as fp16, half the size), drops the raw
-weights and the train state, and copies a latent model's autoencoder inside as ``ae/`` with a
-relative path, so the directory works wherever it is copied. This is how the bundled demo model
-is made.
+Keeps config, classes, the palette files and the EMA weights (optionally as fp16, half the
+size), drops the raw weights and the train state, and copies a latent model's autoencoder inside
+as ``ae/`` with a relative path, so the directory works wherever it is copied. This is how the
+bundled demo model is made.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ def _slim(md, out: Path, fp16: bool, extra_config: dict | None = None) -> Path:
         sd = {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
     config = {k: v for k, v in md.config.items() if k != "format_version"}
     config.update(extra_config or {})
-    save_model_dir(out, config, {"ema": sd}, classes=md.classes)
+    from ldm_sprites.finish.palette import PALETTE_FILES
+
+    keep = {n: (md.path / n).read_bytes() for n in PALETTE_FILES if (md.path / n).is_file()}
+    save_model_dir(out, config, {"ema": sd}, classes=md.classes, extra_files=keep)
     return out
 
 

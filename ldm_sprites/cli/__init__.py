@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "train-ae": "ldm_sprites.cli.ae_cmd:train_ae",
     "generate": "ldm_sprites.cli.generate_cmd:generate",
     "classes": "ldm_sprites.cli.generate_cmd:classes",
+    "info": "ldm_sprites.cli.info_cmd:info",
     "export": "ldm_sprites.cli.export_cmd:export",
     "animate": "ldm_sprites.cli.visual_cmd:animate",
     "plot": "ldm_sprites.cli.visual_cmd:plot",

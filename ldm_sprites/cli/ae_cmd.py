@@ -37,6 +37,7 @@ def train_ae(config_path, data_dir, out_dir, label_column, quantizer, downsample
     from ldm_sprites.config import apply_overrides, from_dict, load_yaml
     from ldm_sprites.console import info
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
+    from ldm_sprites.finish.palette import training_palette_files
     from ldm_sprites.modeldir import list_checkpoints, load_model_dir
     from ldm_sprites.training.trainer import seed_everything, train
 
@@ -68,6 +69,7 @@ def train_ae(config_path, data_dir, out_dir, label_column, quantizer, downsample
     data = load_sprite_data(data_dir, DataSpec(d.size, d.channels, d.resample, d.background, None),
                             cache_dir=cache_dir, max_bad_fraction=d.max_bad_fraction)
     task = AutoencoderTask(cfg, data.images, data_dir)
+    task.model_files = training_palette_files(data.images)  # palette.json & co. in checkpoints
     m = cfg.model
     n_params = sum(p.numel() for p in task.model.parameters())
     info(f"{len(data)} sprites ({task.n} train, {len(task.holdout_ids)} held out); {m.quantizer} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ldm_sprites.cli.finish_options import finish_options
 from ldm_sprites.export.options import SCALERS, SVG_MODES, UPSCALE_RANGE
 
 # Defaults live in ExportOptions; the CLI repeats them only for --help (a test keeps them equal).
@@ -36,12 +37,12 @@ def _names(files: list[str], most: int = 3) -> str:
               help="Integer scale factor for PNGs, stickers and the sheet.")
 @click.option("--scaler", type=click.Choice(SCALERS), default="nearest", show_default=True,
               help="Pixel-art scaler: nearest blocks, or Scale2x/EPX (identical) to round diagonals.")
+@finish_options(default_mode="none")
 @click.option("--colors", type=click.IntRange(2, 256), default=None,
-              help="Quantise all sprites to one shared palette of K colours.")
-@click.option("--palette", "palette_file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Snap colours to a palette: GIMP .gpl, .hex list or a PNG swatch.")
-@click.option("--alpha-threshold", type=click.IntRange(0, 255), default=128, show_default=True,
-              help="Alpha at or above this becomes opaque, below it transparent; 0 keeps soft alpha.")
+              help="One palette of K colours shared by all sprites (= --shared-palette --max-colors K).")
+@click.option("--model", "model", type=click.Path(), default=None,
+              help="Finish with this model's palette and data statistics (default: a palette "
+                   "computed from the sprites).")
 @click.option("--svg/--no-svg", default=True, show_default=True, help="Write traced SVGs.")
 @click.option("--svg-mode", type=click.Choice(SVG_MODES), default="pixel", show_default=True,
               help="pixel: exact pixel squares merged into paths; spline: smooth curves.")
@@ -65,16 +66,19 @@ def _names(files: list[str], most: int = 3) -> str:
 @click.option("--gif/--no-gif", default=True, show_default=True, help="Write an animated GIF of the frames.")
 @click.option("--fps", type=click.FloatRange(0.1, 100), default=8.0, show_default=True,
               help="Frames per second of the GIF.")
-def export(input_dir, out_dir, palette_file, **options) -> None:
+def export(input_dir, out_dir, **options) -> None:
     """Turn the sprites in INPUT (PNG, JPEG, GIF, WebP) into game-ready assets under --out.
 
     Class and seed come from a sprites.json beside the images when present. Images without
-    alpha get their uniform border colour keyed out as background.
+    alpha get their uniform border colour keyed out as background. Alpha is made hard (at 128
+    unless --alpha-threshold says otherwise; 0 keeps soft alpha); --finish auto, or any of
+    --palette, --max-colors, --shared-palette, --colors, --outline, also runs the finishing
+    stage that generate uses.
     """
     from ldm_sprites.export import ExportOptions, export_sprites, scan_sprite_folder
     from ldm_sprites.fsutil import ensure_dir
 
-    export_options = ExportOptions(palette=palette_file, **options)
+    export_options = ExportOptions(**options)
     export_options.validate()  # before reading images, so a bad option fails fast
     ensure_dir(out_dir)  # likewise an unwritable --out
     scan = scan_sprite_folder(input_dir)

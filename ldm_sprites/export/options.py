@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
-
 from PIL import ImageColor
 
 from ldm_sprites.errors import UserError
+from ldm_sprites.finish import FinishOptions, from_model_dir, load_palette
+from ldm_sprites.finish.finish import options_from
 
 UPSCALE_RANGE = (1, 64)
 SCALERS = ("nearest", "scale2x", "epx")
@@ -22,9 +22,16 @@ class ExportOptions:
 
     upscale: int = 8
     scaler: str = "nearest"
-    colors: int | None = None
+    # Finishing (ldm_sprites.finish; off unless asked for: the input may be finished already).
+    finish: str | None = None           # auto | none; None: auto when an option below asks for it
     palette: str | None = None
-    alpha_threshold: int = 128
+    max_colors: int | None = None
+    shared_palette: bool = False
+    alpha_threshold: int | None = None  # None: 128, or the model's when finishing
+    despeckle: bool = True
+    outline: bool = False
+    colors: int | None = None           # = --shared-palette --max-colors K
+    model: str | None = None            # a model whose palette finishing uses
     svg: bool = True
     svg_mode: str = "pixel"
     stickers: bool = True
@@ -42,6 +49,12 @@ class ExportOptions:
     def to_json(self) -> dict:
         return asdict(self)
 
+    def finish_options(self) -> FinishOptions:
+        """The finishing stage's options (a UserError for impossible combinations)."""
+        return options_from(self.finish, self.palette, self.max_colors, self.shared_palette,
+                            self.alpha_threshold, self.despeckle, self.outline, self.colors,
+                            default_mode="none")
+
     def validate(self) -> None:
         """Raise UserError for any value the CLI would also refuse (library callers skip click)."""
         lo, hi = UPSCALE_RANGE
@@ -53,12 +66,11 @@ class ExportOptions:
             raise UserError(f"unknown SVG mode {self.svg_mode!r}: use one of {', '.join(SVG_MODES)}")
         if self.colors is not None and not 2 <= self.colors <= 256:
             raise UserError(f"--colors {self.colors} is out of range: use 2..256")
-        if self.colors is not None and self.palette is not None:
-            raise UserError("use either --colors or --palette, not both")
-        if self.palette is not None and not Path(self.palette).is_file():
-            raise UserError(f"palette file {self.palette} does not exist")
-        if not 0 <= self.alpha_threshold <= 255:
-            raise UserError(f"--alpha-threshold {self.alpha_threshold} is out of range: use 0..255")
+        finish = self.finish_options()
+        if finish.palette is not None:
+            load_palette(finish.palette)  # a bad file fails before any image is read
+        if self.model is not None and finish.mode == "auto":
+            from_model_dir(self.model)
         if not 0 <= self.border <= 64:
             raise UserError(f"--border {self.border} is out of range: use 0..64 sprite pixels")
         parse_color(self.border_color)

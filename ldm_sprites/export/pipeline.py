@@ -9,11 +9,15 @@ import numpy as np
 from tqdm import tqdm
 
 from ldm_sprites.errors import UserError
-from ldm_sprites.export import gif, palette, sheet, stickers, svg
+from ldm_sprites.export import gif, sheet, stickers, svg
 from ldm_sprites.export.manifest import MANIFEST_NAME, Manifest
 from ldm_sprites.export.options import MAX_OUTPUT_SIDE, ExportOptions, parse_color
 from ldm_sprites.export.sprites import Sprite, safe_name
 from ldm_sprites.export.upscale import upscale
+from ldm_sprites.finish import from_model_dir
+from ldm_sprites.finish.finish import finish_with_palette
+from ldm_sprites.finish.palette_files import hex_text
+from ldm_sprites.finish.snap import hard_alpha
 from ldm_sprites.fsutil import atomic_save_image, atomic_write_json, atomic_write_text, ensure_dir
 from PIL import Image
 
@@ -52,18 +56,25 @@ def _unique_names(sprites: list[Sprite]) -> list[Sprite]:
 
 
 def _clean(sprites: list[Sprite], options: ExportOptions, out: Path, manifest: Manifest):
-    """Snap alpha, then colours to a shared palette (written as palette.hex) if asked."""
-    cleaned = [palette.snap_alpha(s.rgba, options.alpha_threshold) for s in sprites]
-    if options.palette is not None:
-        colors = palette.load_palette(options.palette)
-    elif options.colors is not None:
-        colors = palette.fit_palette(cleaned, options.colors)
-    else:
-        return cleaned
+    """Hard alpha; with finishing on, the finishing stage (ldm_sprites.finish) over all sprites
+    at once, and the palette it used written as palette.hex."""
+    finish = options.finish_options()
+    if finish.mode == "none":
+        threshold = 128 if options.alpha_threshold is None else options.alpha_threshold
+        return [hard_alpha(s.rgba, threshold) for s in sprites]
+    # One batch, so a shared palette spans every sprite: pad to the largest size with
+    # transparency (which finishing treats like the canvas edge) and crop back afterwards.
+    h = max(s.rgba.shape[0] for s in sprites)
+    w = max(s.rgba.shape[1] for s in sprites)
+    batch = np.zeros((len(sprites), h, w, 4), np.uint8)
+    for i, s in enumerate(sprites):
+        batch[i, : s.rgba.shape[0], : s.rgba.shape[1]] = s.rgba
+    model_palette = from_model_dir(options.model) if options.model else None
+    finished, colors = finish_with_palette(batch, model_palette, finish)
     path = out / "palette.hex"
-    atomic_write_text(path, "".join("{:02x}{:02x}{:02x}\n".format(*c) for c in colors.tolist()))
+    atomic_write_text(path, hex_text(colors))
     manifest.add_file(path, "palette", sprites)
-    return [palette.snap_to_palette(rgba, colors) for rgba in cleaned]
+    return [finished[i, : s.rgba.shape[0], : s.rgba.shape[1]] for i, s in enumerate(sprites)]
 
 
 def _write_sheet(sprites, upscaled, options: ExportOptions, out: Path, manifest: Manifest) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 import vtracer
 from PIL import Image
 
-from ldm_sprites.export.palette import unique_colors
+from ldm_sprites.finish.snap import unique_colors
 from ldm_sprites.export.upscale import scale2x
 
 _PATH = re.compile(r"<path\b[^>]*/>")

@@ -44,6 +44,7 @@ def run_diffusion_training(cfg: DiffusionConfig, data_dir, out_dir, ae_dir=None,
     """Load (cached) data, encode it with the AE in latent mode, build the DiT and train."""
     from ldm_sprites.console import info
     from ldm_sprites.data.dataset import DataSpec, class_counts, load_sprite_data
+    from ldm_sprites.finish.palette import training_palette_files
     from ldm_sprites.fsutil import ensure_dir
     from ldm_sprites.training.diffusion_task import DiffusionTask
     from ldm_sprites.training.trainer import seed_everything, train
@@ -73,6 +74,7 @@ def run_diffusion_training(cfg: DiffusionConfig, data_dir, out_dir, ae_dir=None,
         ae_info = autoencoder.reference()
     task = DiffusionTask(cfg, data.images, data.labels, data.classes, latents=latents,
                          ae_info=ae_info, autoencoder=autoencoder)
+    task.model_files = training_palette_files(data.images)  # palette.json & co. in checkpoints
     n_params = sum(p.numel() for p in task.model.parameters())
     info(f"DiT {n_params / 1e6:.2f} M parameters, {task.model.config.num_tokens} tokens, "
          f"{task.model.flops_per_image() / 1e9:.3f} GFLOP per image forward")

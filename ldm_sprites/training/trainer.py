@@ -11,6 +11,8 @@ What a model-specific *task* supplies (see ``diffusion_task.DiffusionTask``):
 * optional ``lr_lambda(train_cfg) -> f(step)`` – replaces the default constant LR after warm-up,
 * optional ``on_checkpoint(ema_model, step)`` – runs before each checkpoint is written, so values
   that ``config_dict()`` saves can be refreshed (the autoencoder's latent scale factor).
+* optional ``model_files`` – ``{name: bytes}`` copied into every checkpoint (the training set's
+  palette, ``finish.palette.training_palette_files``).
 
 What the loop guarantees: AdamW with linear warm-up, gradient clipping, EMA weights, a JSONL loss
 log, checkpoints every N steps and at the end as complete model directories written atomically
@@ -199,7 +201,8 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
             try:
                 save_model_dir(ckpt_dir, config, {"model": raw.state_dict(),
                                                   "ema": ema.state_dict()},
-                               classes=task.classes, train_state=state)
+                               classes=task.classes, train_state=state,
+                               extra_files=getattr(task, "model_files", None))
             except UserError as exc:  # full disk, permissions: the older checkpoints are intact
                 raise UserError(f"checkpoint at step {at_step} not saved: {exc.message}; last good "
                                 f"checkpoint: {last_good()} (fix that, then --resume)") from None

@@ -1,0 +1,57 @@
+"""``ldmsprites info``: what a model is, what it draws, how it samples and its palette."""
+
+from __future__ import annotations
+
+import click
+
+
+def _palette_lines(pal, per_line: int = 8) -> list[str]:
+    hexes = ["#{:02x}{:02x}{:02x}".format(*c) for c in pal.colors.tolist()]
+    return ["  " + " ".join(hexes[i:i + per_line]) for i in range(0, len(hexes), per_line)]
+
+
+@click.command("info")
+@click.option("--model", "model_dir", default=None, type=click.Path(),
+              help="Model directory or training run (default: the bundled demo model).")
+@click.option("--swatch", type=click.Path(dir_okay=False), default=None,
+              help="Write the palette as a PNG swatch (16 px squares, 16 a row, most used first).")
+def info(model_dir, swatch):
+    """Show a model's kind, classes, sampling defaults and palette."""
+    from ldm_sprites.diffusion.pipeline import bundled_model_dir
+    from ldm_sprites.finish import from_model_dir
+    from ldm_sprites.finish.palette_files import swatch_image
+    from ldm_sprites.fsutil import atomic_save_image
+    from ldm_sprites.modeldir import load_model_dir
+
+    md = load_model_dir(model_dir or bundled_model_dir())
+    cfg = md.config
+    data = cfg.get("data", {})
+    click.echo(f"model:    {md.path}")
+    kind = cfg.get("kind", "?")
+    if kind == "diffusion":
+        kind += f" ({cfg.get('space', 'pixel')} space" + (", autoencoder " + str(cfg["ae"].get("path"))
+                                                          if cfg.get("ae") else "") + ")"
+    click.echo(f"kind:     {kind}, trained {cfg.get('step', '?')} steps")
+    if data:
+        click.echo(f"sprites:  {data.get('size')}x{data.get('size')}, {data.get('channels')} channels")
+    click.echo(f"classes:  {', '.join(md.classes) if md.classes else '(unconditional)'}")
+    sample = cfg.get("sample")
+    if sample:
+        click.echo("sampling: " + ", ".join(f"{k} {v}" for k, v in sorted(sample.items())))
+    pal = from_model_dir(md.path)
+    if pal is None:
+        click.echo("palette:  none saved (trained before palettes were saved); finishing computes "
+                   "one from the generated sprites")
+        if swatch:
+            from ldm_sprites.errors import UserError
+
+            raise UserError(f"{md.path} has no palette to write as --swatch")
+        return
+    outline = "none" if pal.outline_color is None else "#{:02x}{:02x}{:02x}".format(*pal.outline_color)
+    click.echo(f"palette:  {len(pal.colors)} colours ({pal.source}); {pal.colors_per_sprite} per "
+               f"sprite (90th percentile), alpha cut {pal.alpha_threshold}, outline {outline}")
+    for line in _palette_lines(pal):
+        click.echo(line)
+    if swatch:
+        atomic_save_image(swatch, swatch_image(pal.colors))
+        click.echo(f"swatch:   {swatch}")

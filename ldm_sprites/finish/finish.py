@@ -1,0 +1,167 @@
+"""``finish_sprites``: the one finishing stage used by generate, demo, export and the API.
+
+Order: hard alpha -> nearest palette colour -> optional 1-px outline -> colour limits (shared
+sheet palette, then per sprite) -> speckle removal. Cleanup only ever copies a neighbour's colour
+or clears a pixel, so the colour limits still hold at the end, and every visible pixel is a
+palette colour with alpha 255.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ldm_sprites.errors import UserError
+from ldm_sprites.finish.cleanup import add_outline, despeckle
+from ldm_sprites.finish.palette import PaletteInfo, compute_palette, from_file
+from ldm_sprites.finish.palette_files import MAX_PALETTE
+from ldm_sprites.finish.snap import limit_colors, nearest, render, snap_indices, sprite_counts
+
+MODES = ("auto", "none")
+SPECKLE_CONTRAST = 48.0   # RGB distance: below it a lone pixel is a stray shade, above a feature
+DESPECKLE_PASSES = 2      # a second pass catches pairs of speckles that shielded each other
+SHEET_COLORS = 32         # --shared-palette without --max-colors: a DB32/PICO-8-sized sheet palette
+FALLBACK_COLORS_PER_SPRITE = 16  # per-sprite limit when the palette comes from the output itself
+OUTLINE_SHARE = 0.5       # the data has one outline colour when at least half its edge pixels have it
+
+
+@dataclass
+class FinishOptions:
+    """How to finish sprites. Defaults are ``--finish auto`` (see docs/defaults.md for why)."""
+
+    mode: str = "auto"
+    palette: str | None = None          # a user palette file; replaces the model's colours
+    max_colors: int | None = None       # per sprite (per sheet with shared_palette); None: the data's
+    shared_palette: bool = False        # one palette for every sprite of the batch (a sheet)
+    alpha_threshold: int | None = None  # None: the data's
+    despeckle: bool = True
+    outline: bool = False
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def validate(self) -> None:
+        if self.mode not in MODES:
+            raise UserError(f"unknown finish mode {self.mode!r}: use one of {', '.join(MODES)}")
+        if self.max_colors is not None and not 1 <= self.max_colors <= MAX_PALETTE:
+            raise UserError(f"--max-colors {self.max_colors} is impossible: use 1..{MAX_PALETTE}")
+        if self.outline and self.max_colors is not None and self.max_colors < 2:
+            raise UserError("--max-colors 1 leaves no colour besides the outline: "
+                            "use --max-colors 2 or more, or --no-outline")
+        if self.alpha_threshold is not None and not 0 <= self.alpha_threshold <= 255:
+            raise UserError(f"--alpha-threshold {self.alpha_threshold} is out of range: use 0..255")
+        if self.alpha_threshold == 0 and self.mode == "auto":
+            raise UserError("--alpha-threshold 0 keeps soft alpha, but finishing makes alpha hard: "
+                            "use 1..255, or --finish none")
+
+
+def fallback_palette(sprites: np.ndarray) -> PaletteInfo:
+    """For models saved without a palette: one computed from the sprites being finished."""
+    from ldm_sprites.console import info
+
+    pal = compute_palette(sprites, source="the sprites being finished")
+    if pal.colors_per_sprite is not None:
+        pal.colors_per_sprite = min(pal.colors_per_sprite, FALLBACK_COLORS_PER_SPRITE)
+    info(f"finishing: no saved palette (no model given, or one trained before palettes were "
+         f"saved); using {len(pal.colors)} colours computed from the sprites themselves")
+    return pal
+
+
+def resolve_palette(sprites: np.ndarray, palette_info: PaletteInfo | None,
+                    options: FinishOptions) -> PaletteInfo:
+    """The palette to finish with: the user's file, else the model's, else the fallback."""
+    if options.palette is None:
+        return palette_info if palette_info is not None else fallback_palette(sprites)
+    user = from_file(options.palette)
+    if palette_info is not None:  # the user's colours, the data's statistics
+        user.alpha_threshold = palette_info.alpha_threshold
+        user.colors_per_sprite = palette_info.colors_per_sprite
+        user.outline_color, user.stats = palette_info.outline_color, dict(palette_info.stats)
+    return user
+
+
+def _outline_colors(idx: np.ndarray, pal: PaletteInfo) -> np.ndarray:
+    """Per sprite: the data's outline colour when the data has one (most edge pixels share it),
+    else the darkest colour the sprite already uses (sets whose outlines are a dark shade of each
+    creature's own colour, like the demo set, where no colour has half the edge pixels)."""
+    n = idx.shape[0]
+    if pal.outline_color is not None and pal.stats.get("outline_share", 1.0) >= OUTLINE_SHARE:
+        return np.full(n, nearest(np.array([pal.outline_color], np.uint8), pal.colors)[0])
+    luma = pal.colors.astype(np.int64) @ np.array([299, 587, 114])
+    used = sprite_counts(idx, len(pal.colors)) > 0
+    return np.argmin(np.where(used, luma[None, :], np.iinfo(np.int64).max), axis=1)
+
+
+def _check_sprites(rgba) -> np.ndarray:
+    rgba = np.asarray(rgba)
+    if rgba.dtype != np.uint8 or rgba.ndim != 4 or rgba.shape[-1] != 4:
+        raise UserError(f"finishing needs (N, H, W, 4) uint8 RGBA sprites, got {rgba.dtype} "
+                        f"{tuple(rgba.shape)}")
+    return rgba
+
+
+def finish_sprites(rgba: np.ndarray, palette_info: PaletteInfo | None,
+                   options: FinishOptions | None = None) -> np.ndarray:
+    """Finish (N, H, W, 4) uint8 sprites; mode 'none' returns ``rgba`` itself, untouched.
+
+    ``palette_info`` is the model's (``from_model_dir``); None falls back to a palette computed
+    from ``rgba`` (one line on the console). Deterministic: same input, same bytes.
+    """
+    return finish_with_palette(rgba, palette_info, options)[0]
+
+
+def finish_with_palette(rgba: np.ndarray, palette_info: PaletteInfo | None,
+                        options: FinishOptions | None = None):
+    """``finish_sprites`` plus the (K, 3) colours it used: the whole palette, or with
+    ``shared_palette`` the sheet's own colours (what an export writes as palette.hex)."""
+    options = options or FinishOptions()
+    options.validate()
+    if options.mode == "none":
+        return rgba, None
+    rgba = _check_sprites(rgba)
+    if len(rgba) == 0:
+        return rgba.copy(), None
+    pal = resolve_palette(rgba, palette_info, options)
+    threshold = options.alpha_threshold or pal.alpha_threshold
+    idx = snap_indices(rgba, pal.colors, threshold)
+    if options.outline:
+        idx = add_outline(idx, _outline_colors(idx, pal))
+    if options.shared_palette:
+        shared, per_sprite = options.max_colors or SHEET_COLORS, pal.colors_per_sprite
+    else:
+        shared, per_sprite = None, options.max_colors or pal.colors_per_sprite
+    idx = limit_colors(idx, pal.colors, per_sprite, shared)
+    if options.despeckle:
+        for _ in range(DESPECKLE_PASSES):
+            idx = despeckle(idx, pal.colors, SPECKLE_CONTRAST)
+    colors = pal.colors
+    if options.shared_palette:
+        colors = colors[np.unique(idx[idx >= 0])]
+    return render(idx, pal.colors), colors
+
+
+def options_from(finish: str | None = None, palette: str | None = None,
+                 max_colors: int | None = None, shared_palette: bool = False,
+                 alpha_threshold: int | None = None, despeckle: bool = True,
+                 outline: bool = False, colors: int | None = None,
+                 default_mode: str = "auto") -> FinishOptions:
+    """FinishOptions from command-line values (the names of the ``finish_options`` flags).
+
+    ``colors`` K is export's older spelling of ``shared_palette`` with ``max_colors`` K. Without
+    ``finish``, asking for a palette, a colour limit or an outline turns finishing on; otherwise
+    ``default_mode`` decides (auto for generate/demo, none for export).
+    """
+    if colors is not None:
+        if palette is not None:
+            raise UserError("use either --colors or --palette, not both")
+        if max_colors is not None and max_colors != colors:
+            raise UserError("use either --colors or --max-colors, not both")
+        shared_palette, max_colors = True, colors
+    if finish is None:
+        asked = palette is not None or max_colors is not None or shared_palette or outline
+        finish = "auto" if asked else default_mode
+    options = FinishOptions(finish, palette, max_colors, shared_palette, alpha_threshold,
+                            despeckle, outline)
+    options.validate()
+    return options
