@@ -6,7 +6,8 @@ import os
 import sys
 
 # LDMSPRITES_QUIET=1 silences info and progress bars (benchmarks, scripts); warnings still show.
-QUIET = os.environ.get("LDMSPRITES_QUIET") == "1"
+# Under ``accelerate launch`` / torchrun only the main process (RANK 0) prints info and bars.
+QUIET = os.environ.get("LDMSPRITES_QUIET") == "1" or os.environ.get("RANK", "0") not in ("", "0")
 
 
 def info(msg: str) -> None:

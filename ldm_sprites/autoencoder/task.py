@@ -52,8 +52,10 @@ class AutoencoderTask:
         self.train_ids, self.holdout_ids = holdout_split(images.shape[0], cfg.data.holdout,
                                                          cfg.train.seed)
         self.images = images
-        self.train_images = images[self.train_ids]
-        self.boxes = content_boxes(self.train_images)   # where random crops are centred
+        # On the CPU batches are gathered from ``images`` (possibly a memory map of the data
+        # cache) through ``train_ids``: no copy of the training split; ``to()`` makes one on a GPU.
+        self.train_images = None
+        self.boxes = content_boxes(images, self.train_ids)   # where random crops are centred
         self.model = Autoencoder(cfg.model, cfg.data.channels)
         self.batch_size = cfg.train.batch_size
         self.n = int(self.train_ids.numel())
@@ -75,7 +77,8 @@ class AutoencoderTask:
 
     def to(self, device):
         self.device = torch.device(device)
-        self.train_images = self.train_images.to(device)
+        self.train_images = None if self.device.type == "cpu" else \
+            self.images[self.train_ids].to(device)
         if self.disc is not None:
             self.disc.to(device)
             if self._pending_disc_state is not None:
@@ -85,10 +88,10 @@ class AutoencoderTask:
         return self
 
     def lr_lambda(self, cfg):
-        """Linear warm-up, then cosine decay to 10 %: the last PSNR dB come from the low-LR tail."""
-        warmup, total = max(1, cfg.warmup_steps), max(1, cfg.steps)
-
+        """Linear warm-up, then cosine decay to 10 %: the last PSNR dB come from the low-LR tail.
+        Reads ``cfg`` at every call, so a time budget's planned step count moves the decay."""
         def f(step: int) -> float:
+            warmup, total = max(1, cfg.warmup_steps), max(1, cfg.steps)
             if step < warmup:
                 return (step + 1) / warmup
             t = min(1.0, (step - warmup) / max(1, total - warmup))
@@ -113,7 +116,8 @@ class AutoencoderTask:
     def loss(self, model, generator: torch.Generator):
         d = self.cfg.data
         idx = torch.randint(self.n, (self.batch_size,), generator=generator)
-        imgs = self.train_images[idx.to(self.device)]
+        imgs = self.images[self.train_ids[idx]] if self.train_images is None \
+            else self.train_images[idx.to(self.device)]
         if 0 < d.crop < d.size:
             imgs = random_crops(imgs, self.boxes[idx], d.crop, generator)
         x = augment(rgba_uint8_to_model(imgs, d.channels), generator, flip=d.flip, shift=d.shift)
@@ -236,16 +240,30 @@ class AutoencoderTask:
         return map_batches(fn, images, self.cfg.data.channels, self._device_of(ema_model)).long()
 
 
-def content_boxes(images: torch.Tensor) -> torch.Tensor:
-    """(N, 4) long ``y0, y1, x0, x1`` of each sprite's visible pixels (whole canvas if none)."""
-    alpha = images[:, 3].cpu() > 0
-    n, h, w = alpha.shape
-    boxes = torch.tensor([[0, h, 0, w]] * n, dtype=torch.long)
-    for i, (rows, cols) in enumerate(zip(alpha.any(2), alpha.any(1))):
-        if rows.any():
-            ys, xs = rows.nonzero()[:, 0], cols.nonzero()[:, 0]
-            boxes[i] = torch.stack([ys[0], ys[-1] + 1, xs[0], xs[-1] + 1])
-    return boxes
+def content_boxes(images: torch.Tensor, ids: torch.Tensor | None = None,
+                  chunk: int = 4096) -> torch.Tensor:
+    """(N, 4) long ``y0, y1, x0, x1`` of the visible pixels of each sprite (of ``images[ids]``
+    when ``ids`` is given); the whole canvas if none. Works in chunks, without a copy of the set."""
+    ids = torch.arange(images.shape[0]) if ids is None else ids
+    h, w = images.shape[-2:]
+    parts = []
+    for i in range(0, len(ids), chunk):
+        alpha = images[ids[i:i + chunk], 3].cpu() > 0
+        rows, cols = alpha.any(2), alpha.any(1)                      # (n, h), (n, w)
+        box = torch.stack([_first_true(rows), _past_last_true(rows),
+                           _first_true(cols), _past_last_true(cols)], 1)
+        empty = ~rows.any(1)
+        box[empty] = torch.tensor([0, h, 0, w])
+        parts.append(box.long())
+    return torch.cat(parts) if parts else torch.zeros(0, 4, dtype=torch.long)
+
+
+def _first_true(m: torch.Tensor) -> torch.Tensor:
+    return m.float().argmax(1)
+
+
+def _past_last_true(m: torch.Tensor) -> torch.Tensor:
+    return m.shape[1] - m.flip(1).float().argmax(1)
 
 
 def random_crops(images: torch.Tensor, boxes: torch.Tensor, size: int,

@@ -30,8 +30,11 @@ from ldm_sprites.cli.common import device_option, run_options, seed_option, trai
 @device_option
 def train_ae(config_path, data_dir, out_dir, label_column, quantizer, downsample, latent_channels,
              steps, batch_size, lr, size, channels, holdout, checkpoint_every, sample_every, resume,
-             cache_dir, seed, device):
+             cache_dir, seed, device, time_budget):
     """Train a sprite autoencoder (stage one of latent diffusion)."""
+    from ldm_sprites.training.budget import check_exclusive
+
+    budget_s = check_exclusive(steps, time_budget)
     from ldm_sprites.autoencoder.config import AEConfig, check_config
     from ldm_sprites.autoencoder.task import AutoencoderTask
     from ldm_sprites.config import apply_overrides, from_dict, load_yaml
@@ -75,7 +78,7 @@ def train_ae(config_path, data_dir, out_dir, label_column, quantizer, downsample
     info(f"{len(data)} sprites ({task.n} train, {len(task.holdout_ids)} held out); {m.quantizer} "
          f"autoencoder, f={m.downsample}, latent {m.latent_channels}x{d.size // m.downsample}x"
          f"{d.size // m.downsample}, {n_params / 1e6:.2f} M parameters")
-    result = train(task, cfg.train, out, resume=resume, device=device)
+    result = train(task, cfg.train, out, resume=resume, device=device, time_budget=budget_s)
     final = task.heldout_metrics
     click.echo(f"trained {result['step']} steps; autoencoder: {result['checkpoint']}; "
                + ", ".join(f"{k} {v}" for k, v in final.items()))

@@ -30,6 +30,9 @@ def training_options(fn):
     """Step budget, batch, learning rate, checkpointing, resume and cache: shared by both trainers."""
     for opt in reversed([
         click.option("--steps", type=int, default=None, help="Total training steps."),
+        click.option("--time-budget", default=None, metavar="DURATION",
+                     help="Train for this long instead of --steps (30m, 2h, 90s, 1h30m): the step "
+                          "count is planned from the measured speed; the run's total on --resume."),
         click.option("--batch-size", type=int, default=None),
         click.option("--lr", type=float, default=None, help="AdamW (peak) learning rate."),
         click.option("--size", type=int, default=None, help="Square sprite size in pixels."),

@@ -32,9 +32,13 @@ from ldm_sprites.cli.common import device_option, run_options, seed_option, trai
 @device_option
 def train_diffusion(config_path, data_dir, out_dir, label_column, ae_dir, preset, steps, batch_size,
                     lr, size, channels, background, resample, hue_jitter, flip, prediction,
-                    mixed_precision, checkpoint_every, sample_every, compile_, resume, cache_dir, seed, device):
+                    mixed_precision, checkpoint_every, sample_every, compile_, resume, cache_dir, seed, device,
+                    time_budget):
     """Train a class-conditional diffusion transformer on a folder of sprites."""
+    from ldm_sprites.training.budget import check_exclusive
     from ldm_sprites.training.diffusion_run import resolve_config, run_diffusion_training
+
+    budget_s = check_exclusive(steps, time_budget)
 
     cfg, saved_ae = resolve_config(config_path, out_dir, resume, {
         "model.preset": preset, "train.steps": steps, "train.batch_size": batch_size,
@@ -47,6 +51,7 @@ def train_diffusion(config_path, data_dir, out_dir, label_column, ae_dir, preset
         "diffusion.prediction": prediction,
     })
     result = run_diffusion_training(cfg, data_dir, out_dir, ae_dir=ae_dir or saved_ae,
-                                    resume=resume, device=device, cache_dir=cache_dir)
+                                    resume=resume, device=device, cache_dir=cache_dir,
+                                    time_budget=budget_s)
     click.echo(f"trained {result['step']} steps; model: {result['checkpoint']}")
 

@@ -40,8 +40,11 @@ def resolve_config(config_path, out_dir, resume: bool, overrides: dict):
 
 def run_diffusion_training(cfg: DiffusionConfig, data_dir, out_dir, ae_dir=None,
                            resume: bool = False, device: str | None = None, cache_dir=None,
-                           stop_after: int | None = None) -> dict:
-    """Load (cached) data, encode it with the AE in latent mode, build the DiT and train."""
+                           stop_after: int | None = None, time_budget: float | None = None,
+                           ) -> dict:
+    """Load (cached) data, encode it with the AE in latent mode, build the DiT and train.
+
+    ``time_budget``: seconds of training for the whole run instead of ``cfg.train.steps``."""
     from ldm_sprites.console import info
     from ldm_sprites.data.dataset import DataSpec, class_counts, load_sprite_data
     from ldm_sprites.finish.palette import training_palette_files
@@ -79,4 +82,4 @@ def run_diffusion_training(cfg: DiffusionConfig, data_dir, out_dir, ae_dir=None,
     info(f"DiT {n_params / 1e6:.2f} M parameters, {task.model.config.num_tokens} tokens, "
          f"{task.model.flops_per_image() / 1e9:.3f} GFLOP per image forward")
     return train(task, cfg.train, Path(out_dir), resume=resume, device=device,
-                 stop_after=stop_after)
+                 stop_after=stop_after, time_budget=time_budget)

@@ -23,10 +23,19 @@ NaN weights; the gradient norm is the one clipping computes, or one more norm pe
 ``grad_clip`` is 0; not checked under fp16, whose scaler skips inf steps), and a run directory is
 locked against a second trainer. All randomness of a step comes from one
 CPU ``torch.Generator`` whose state is checkpointed, so CPU runs are bit-reproducible.
+
+``time_budget`` (seconds; ``budget.py``) replaces ``cfg.steps`` by a total planned from the
+measured throughput, so that the LR schedule, the EMA horizon and the final checkpoint end on time.
+
+Under ``accelerate launch`` (several processes) every process draws its own batches (its
+generator is seeded with its rank and checkpointed per rank), DDP averages the gradients, so the
+effective batch is ``batch_size`` x processes; only the main process locks the run directory and
+writes checkpoints, logs and sample grids, and logged losses are averaged over the processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -75,9 +84,10 @@ def make_accelerator(device: str | None, mixed_precision: str):
     return Accelerator(cpu=cpu, mixed_precision=mixed_precision)
 
 
-def _lr_lambda(warmup: int):
+def _lr_lambda(cfg):
+    """Linear warm-up, then constant. Reads ``cfg`` at every call: a time budget may shorten it."""
     def f(step: int) -> float:
-        return min(1.0, (step + 1) / max(1, warmup))
+        return min(1.0, (step + 1) / max(1, cfg.warmup_steps))
     return f
 
 
@@ -130,31 +140,51 @@ class _SigintFlag:
 
 
 def train(task, cfg, run_dir: str | Path, resume: bool = False, device: str | None = None,
-          stop_after: int | None = None) -> dict:
+          stop_after: int | None = None, time_budget: float | None = None,
+          clock=time.monotonic) -> dict:
     """Run (or resume) training. ``cfg`` is a ``config.TrainSection``.
 
     ``stop_after`` ends the loop at that step as if interrupted (tests use it to check that
-    resuming gives the same result as an uninterrupted run).
+    resuming gives the same result as an uninterrupted run). ``time_budget``: seconds of training
+    for the whole run (previous sessions of a resumed run included) instead of ``cfg.steps``;
+    ``clock`` is the time source it is measured with.
     """
     run_dir = ensure_dir(run_dir)
-    with RunLock(run_dir):
-        return _train_locked(task, cfg, run_dir, resume, device, stop_after)
+    accelerator = make_accelerator(device, cfg.mixed_precision)
+    # One lock per run: the other processes of an ``accelerate launch`` run share it.
+    lock = RunLock(run_dir) if accelerator.is_main_process else contextlib.nullcontext()
+    with lock:
+        return _train_locked(task, cfg, run_dir, resume, accelerator, stop_after, time_budget,
+                             clock)
 
 
-def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) -> dict:
+def _sync_float(accelerator, value: float) -> float:
+    """The main process's ``value`` on every process (identity for one process)."""
+    if accelerator.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast
+
+    return float(broadcast(torch.tensor([value], dtype=torch.float64, device=accelerator.device))[0])
+
+
+def _train_locked(task, cfg, run_dir: Path, resume: bool, accelerator, stop_after, time_budget,
+                  clock) -> dict:
+    from ldm_sprites.training.budget import BudgetPlanner, format_duration
+
     existing = list_checkpoints(run_dir)
     if existing and not resume:
         raise UserError(f"{run_dir} already holds a training run (checkpoint {existing[-1].name}); "
                         "pass --resume to continue it or choose a new --out")
-    accelerator = make_accelerator(device, cfg.mixed_precision)
     model = task.model
-    generator = torch.Generator().manual_seed(cfg.seed * 1000 + accelerator.process_index)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999),
                                   weight_decay=cfg.weight_decay)
-    lr_fn = task.lr_lambda(cfg) if hasattr(task, "lr_lambda") else _lr_lambda(cfg.warmup_steps)
+    lr_fn = task.lr_lambda(cfg) if hasattr(task, "lr_lambda") else _lr_lambda(cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_fn)
     ema = EMA(model, cfg.ema_decay)
     step = 0
+    elapsed_before = 0.0   # training seconds of earlier sessions of this run
     log_path = run_dir / LOG_FILE
     if resume and existing:
         ckpt = load_model_dir(existing[-1])
@@ -165,13 +195,21 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
         ema.load_state_dict(ckpt.weights("ema"))
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
+        step = int(state["step"])
+        per_rank = state.get("generators") or [state["generator"]]
+        if len(per_rank) == world:
+            generator.set_state(per_rank[rank])
+        elif rank == 0:
+            generator.set_state(state["generator"])
+        else:  # resumed with more processes than saved: fresh, distinct streams for the others
+            generator.manual_seed(cfg.seed * 1000 + rank + 7919 * step)
         torch.set_rng_state(state["torch_rng"])
         ema.num_updates = int(state["ema_updates"])
-        step = int(state["step"])
+        elapsed_before = float(state.get("elapsed_s", 0.0))
         if "task" in state and hasattr(task, "load_extra_state"):
             task.load_extra_state(state["task"])
-        _rewrite_log(log_path, step)
+        if accelerator.is_main_process:
+            _rewrite_log(log_path, step)
         info(f"resuming {run_dir} from step {step}")
     elif resume:
         info(f"--resume: no checkpoint in {run_dir} yet, starting from step 0")
@@ -180,20 +218,40 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
     ema.model.to(accelerator.device)
     if hasattr(task, "to"):
         task.to(accelerator.device)
-    total = cfg.steps
-    end = min(total, stop_after) if stop_after is not None else total
+    planner = None
+    if time_budget is not None:
+        if elapsed_before >= time_budget:
+            raise UserError(f"{run_dir} already trained {format_duration(elapsed_before)} "
+                            f"(step {step}), its whole --time-budget of "
+                            f"{format_duration(time_budget)}; pass a longer --time-budget "
+                            "(the run's total) to train on")
+        planner = BudgetPlanner(time_budget, step, elapsed_before)
+    total = cfg.steps if planner is None else max(cfg.steps, step + 1)   # a budget plans it
     raw = accelerator.unwrap_model(model)
     # Compiling fuses the many small element-wise ops (norms, adaLN modulation, GELU) that dominate
     # a small transformer's step on a CPU; weights stay shared with ``model``.
     forward_model = torch.compile(model) if getattr(cfg, "compile", False) else model
 
+    t_start = clock()
+
+    def elapsed() -> float:
+        """Training seconds of the whole run so far, by the main process's clock."""
+        return _sync_float(accelerator, elapsed_before + clock() - t_start)
+
     def save_checkpoint(at_step: int) -> Path:
         ckpt_dir = run_dir / "checkpoints" / f"step-{at_step:08d}"
         if hasattr(task, "on_checkpoint"):
             task.on_checkpoint(ema.model, at_step)
+        generators = [generator.get_state()]
+        if world > 1:
+            from accelerate.utils import gather_object
+
+            generators = gather_object(generators)
+        spent = elapsed()
         if accelerator.is_main_process:
             state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                      "step": at_step, "generator": generator.get_state(),
+                     "generators": generators, "elapsed_s": spent,
                      "torch_rng": torch.get_rng_state(), "ema_updates": ema.num_updates}
             if hasattr(task, "extra_state"):
                 state["task"] = task.extra_state()
@@ -230,7 +288,11 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
         nonlocal sums, n_in_sum, t_last, images_since
         if n_in_sum == 0:
             return {}
-        values = {k: (v / n_in_sum).item() for k, v in sums.items()}  # the one sync per interval
+        keys = list(sums)   # insertion order, the same on every process: the loss first
+        means = torch.stack([sums[k] / n_in_sum for k in keys])
+        if world > 1:
+            means = accelerator.reduce(means, "mean")   # the loss over the whole effective batch
+        values = dict(zip(keys, means.tolist()))  # the one sync per interval
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
             raise UserError(f"{bad[0]} became {values[bad[0]]} between steps "
@@ -240,7 +302,8 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
         now = time.perf_counter()
         record = {"step": at_step, "lr": scheduler.get_last_lr()[0],
                   "img_per_s": images_since / max(now - t_last, 1e-9),
-                  "epoch": getattr(task, "epoch_at", lambda s: None)(at_step), **values}
+                  # every process draws a batch: an epoch goes by ``world`` times faster
+                  "epoch": getattr(task, "epoch_at", lambda s: None)(at_step * world), **values}
         if accelerator.is_main_process:
             try:
                 with open(log_path, "a") as fh:
@@ -252,10 +315,35 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
         bar.set_postfix(loss=f"{values.get('loss', float('nan')):.4f}")
         return record
 
+    def follow_plan(new_total: int) -> None:
+        """Adopt a (re-)planned step total: schedule, EMA horizon and progress bar follow it."""
+        nonlocal total, planned_once
+        from ldm_sprites.training.budget import (MIN_EMA_HORIZON_SHARE, MIN_WARMUP_SHARE,
+                                                 plan_message)
+        first, planned_once = not planned_once, True
+        total = cfg.steps = new_total
+        span = max(1, new_total - planner.start_step)
+        if cfg.warmup_steps > MIN_WARMUP_SHARE * new_total and step <= cfg.warmup_steps:
+            cfg.warmup_steps = max(1, int(MIN_WARMUP_SHARE * new_total))
+        horizon = MIN_EMA_HORIZON_SHARE * span
+        if horizon >= 1 and 1.0 / max(1e-12, 1.0 - cfg.ema_decay) > horizon:
+            cfg.ema_decay = ema.decay = round(1.0 - 1.0 / horizon, 6)
+        bar.total = total
+        bar.refresh()
+        rate = planner.seconds_per_step(step, planner_elapsed)
+        img_s = task_batch * world / rate if rate else 0.0
+        if accelerator.is_main_process:
+            info(plan_message(total, planner.budget, img_s, planner.start_step) if first else
+                 f"time budget: re-planned to ~{total:,} steps ({img_s:,.0f} img/s now)")
+
+    task_batch = getattr(task, "batch_size", 0)
+    planned_once = False
+    planner_elapsed = 0.0
+    ckpt_cost = 0.0
     stopping = False
     with _SigintFlag() as sigint:
         model.train()
-        while step < end:
+        while step < (total if stop_after is None else min(total, stop_after)):
             with accelerator.autocast():
                 loss, logs = task.loss(forward_model, generator)
             accelerator.backward(loss)
@@ -271,7 +359,15 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
             if hasattr(task, "after_step"):
                 task.after_step(step, accelerator)
             step += 1
-            images_since += getattr(task, "batch_size", 0)
+            images_since += task_batch * world
+            if planner is not None:
+                planner.reserve = ckpt_cost
+                planner_elapsed = elapsed()
+                planned = planner.observe(step, planner_elapsed, check=step % cfg.log_every == 0)
+                if planned is None:
+                    total = max(total, step + 1)   # still measuring: keep going
+                elif planned != total or not planned_once:
+                    follow_plan(planned)
             if check_grads and isinstance(grad_norm, torch.Tensor):
                 logs = {**logs, "grad_norm": grad_norm}  # summed like the loss: no sync per step
             for k, v in {"loss": loss, **logs}.items():
@@ -282,17 +378,25 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, device, stop_after) ->
             # Read the flag once: a Ctrl-C landing between the checkpoint decision and the break
             # would otherwise stop the run without the checkpoint it promised.
             stopping = sigint.hit
-            at_ckpt = step % cfg.checkpoint_every == 0 or step == total or stopping or step == end
+            at_ckpt = (step % cfg.checkpoint_every == 0 or step == total or stopping
+                       or step == stop_after)
             if step % cfg.log_every == 0 or at_ckpt:
                 last_logged = flush_log(step) or last_logged
+            t_ckpt = clock()
             if cfg.sample_every and (step % cfg.sample_every == 0 or step == total) \
                     and accelerator.is_main_process and hasattr(task, "preview"):
                 task.preview(ema.model, step, run_dir / "samples" / f"step-{step:08d}.png")
             if at_ckpt:
                 save_checkpoint(step)
+                # what the final checkpoint (and grid) will cost, kept free by a time budget
+                ckpt_cost = _sync_float(accelerator, clock() - t_ckpt)
             if stopping:
                 break
     bar.close()
+    spent = elapsed()
+    if planner is not None and accelerator.is_main_process:
+        info(f"time budget: {step:,} steps, {format_duration(spent)} of "
+             f"{format_duration(planner.budget)} trained")
     ckpt = list_checkpoints(run_dir)[-1]
     if stopping and step < total:
         raise TrainingInterrupted(f"interrupted at step {step}; checkpoint saved to {ckpt}; "
