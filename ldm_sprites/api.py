@@ -34,11 +34,19 @@ _OVERRIDES = {
 
 
 def train_diffusion(data, out, config=None, ae=None, resume: bool = False, device=None,
-                    cache_dir=None, **overrides) -> Path:
-    """Train (or resume) a diffusion model; returns the newest checkpoint directory."""
+                    cache_dir=None, time_budget: str | float | None = None, **overrides) -> Path:
+    """Train (or resume) a diffusion model; returns the newest checkpoint directory.
+
+    ``time_budget``: ``"30m"``, ``"2h"``, ``"1h30m"`` or seconds, instead of ``steps`` — the
+    run's total training time, as ``--time-budget`` (see README).
+    """
     from ldm_sprites.errors import UserError
+    from ldm_sprites.training.budget import check_exclusive
     from ldm_sprites.training.diffusion_run import resolve_config, run_diffusion_training
 
+    budget_s = check_exclusive(overrides.get("steps"), None if time_budget is None else
+                               (f"{time_budget}s" if isinstance(time_budget, (int, float))
+                                else time_budget))
     unknown = set(overrides) - set(_OVERRIDES)
     if unknown:
         raise UserError(f"unknown option(s) {', '.join(sorted(unknown))}; "
@@ -46,7 +54,7 @@ def train_diffusion(data, out, config=None, ae=None, resume: bool = False, devic
     cfg, saved_ae = resolve_config(config, out, resume,
                                    {_OVERRIDES[k]: v for k, v in overrides.items()})
     result = run_diffusion_training(cfg, data, out, ae_dir=ae or saved_ae, resume=resume,
-                                    device=device, cache_dir=cache_dir)
+                                    device=device, cache_dir=cache_dir, time_budget=budget_s)
     return Path(result["checkpoint"])
 
 

@@ -187,3 +187,18 @@ def test_steps_with_time_budget_is_a_one_line_error(command, demo_dir, tmp_path)
     res = run(command, "--data", demo_dir, "--out", tmp_path / "r", "--time-budget", "30")
     assert_one_line_error(res, "--time-budget '30'", "30m")
     assert not (tmp_path / "r").exists()
+
+
+def test_api_train_diffusion_takes_a_time_budget(demo_dir, tmp_path):
+    from ldm_sprites import api
+    from ldm_sprites.modeldir import load_model_dir
+
+    with pytest.raises(UserError, match="--steps and --time-budget"):
+        api.train_diffusion(demo_dir, tmp_path / "x", steps=5, time_budget="1m")
+    with pytest.raises(UserError, match="not a duration"):
+        api.train_diffusion(demo_dir, tmp_path / "x", time_budget="soon")
+    ckpt = api.train_diffusion(demo_dir, tmp_path / "run", config=write_config(tmp_path),
+                               time_budget=3)
+    md = load_model_dir(ckpt)
+    assert md.config["train"]["steps"] == md.config["step"] >= 1
+    assert md.train_state()["elapsed_s"] < 6   # 3 s, plus at most the last step and checkpoint
