@@ -7,7 +7,7 @@ import pytest
 
 from ldm_sprites.data.demo import make_demo_sprites
 from ldm_sprites.errors import UserError
-from ldm_sprites.evaluation.features import OfflineFeatures
+from ldm_sprites.evaluation.features import RandomCNNFeatures
 from ldm_sprites.evaluation.memorization import memorization_report, neighbours_image
 from ldm_sprites.evaluation.metrics import frechet_distance, kid
 from ldm_sprites.evaluation.run import split_counts
@@ -59,13 +59,13 @@ def test_kid_needs_two_samples(feats):
         kid(feats[:1], feats)
 
 
-def test_offline_features_are_deterministic_and_separate_sets(sprites):
-    f1 = OfflineFeatures()(sprites)
-    f2 = OfflineFeatures()(sprites)
+def test_random_cnn_features_are_deterministic_and_separate_sets(sprites):
+    f1 = RandomCNNFeatures()(sprites)
+    f2 = RandomCNNFeatures()(sprites)
     assert f1.shape[0] == len(sprites) and np.array_equal(f1, f2)
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 256, size=sprites.shape, dtype=np.uint8)
-    fn = OfflineFeatures()(noise)
+    fn = RandomCNNFeatures()(noise)
     assert frechet_distance(f1[:15], f1[15:]) < frechet_distance(f1, fn)
 
 
@@ -101,6 +101,6 @@ def test_inception_offline_fails_with_a_clear_message(tmp_path, monkeypatch):
         InceptionFeatures()
     except UserError as exc:
         msg = str(exc)
-        assert "--features offline" in msg and str(ckpt_dir) in msg
+        assert "--features efficientnet" in msg and str(ckpt_dir) in msg
         return
     pytest.skip("Inception-v3 weights could be downloaded (machine is online)")

@@ -86,8 +86,13 @@ def test_eval_end_to_end(run, tmp_path):
     assert res.exit_code == 0, res.output
     first = out.read_bytes()
     r = json.loads(first)
-    assert r["features"] == "offline" and r["num_generated"] == 12 and r["num_real"] == 24
+    assert r["features"] == "efficientnet" and r["num_generated"] == 12 and r["num_real"] == 24
     assert r["fd"] > 0 and r["kid_subset_size"] == 12
+    assert r["fd_ci95"][0] <= r["fd"] <= r["fd_ci95"][1] and r["fd_bootstrap_resamples"] == 50
+    assert r["fd_real_halves_ci95"][0] <= r["fd_real_halves"] <= r["fd_real_halves_ci95"][1]
+    assert set(r["cleanliness"]) == {"generated", "real"}
+    assert r["cleanliness"]["real"]["soft_alpha"]["median"] == 0  # demo sprites: hard alpha
+    assert "vs real-vs-real floor" in res.output and "visible colours" in res.output
     assert sum(c["generated"] for c in r["per_class"].values()) == 12
     assert all(c["generated"] == 2 for c in r["per_class"].values())  # balanced like the data
     assert 0 <= r["memorization"]["copy_share"] <= 1

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from ldm_sprites.console import info, warn
+from ldm_sprites.evaluation.cleanliness import cleanliness_summary
 from ldm_sprites.evaluation.memorization import memorization_report, public
-from ldm_sprites.evaluation.metrics import frechet_distance, kid
+from ldm_sprites.evaluation.metrics import bootstrap_fd, kid
 
 
 def split_counts(weights: list[float], num: int) -> list[int]:
@@ -45,18 +46,23 @@ def plan_labels(model_classes: list[str], data, num: int, balance: str) -> list[
     return [c for c, k in enumerate(counts) for _ in range(k)]
 
 
-def real_split_fd(feats: np.ndarray, seed: int) -> float | None:
-    """FD between two random halves of the real set: the score of a perfect model at this size."""
+def real_split_fd(feats: np.ndarray, seed: int, resamples: int = 0) -> dict | None:
+    """FD between two random halves of the real set — the score of a perfect model, the floor
+    below which differences are noise — with its bootstrap interval (see ``bootstrap_fd``)."""
     if len(feats) < 8:
         return None
     perm = np.random.default_rng(seed).permutation(len(feats))
     h = len(perm) // 2
-    return frechet_distance(feats[perm[:h]], feats[perm[h:2 * h]])
+    return bootstrap_fd(feats[perm[:h]], feats[perm[h:2 * h]], resamples=resamples, seed=seed)
 
 
 def evaluate(pipe, data, extractor, *, num: int, balance: str, sample_kw: dict, seed: int,
-             percentile: float, kid_subsets: int, kid_subset_size: int):
-    """Returns (result dict for JSON, generated sprites, real sprites, memorisation report)."""
+             percentile: float, kid_subsets: int, kid_subset_size: int, bootstrap: int = 50):
+    """Returns (result dict for JSON, generated sprites, real sprites, memorisation report).
+
+    FD comes with a ``bootstrap``-resample 95 % interval (``fd_ci95``) and the real-vs-real
+    floor (``fd_real_halves``, ``fd_real_halves_ci95``); ``cleanliness`` holds the sprite
+    statistics of ``evaluation.cleanliness`` for the generated and the real sprites."""
     labels = plan_labels(pipe.classes, data, num, balance)
     x = pipe.sample(labels, seed=seed, progress=True, **sample_kw)
     fake = pipe.to_rgba(x)
@@ -64,20 +70,43 @@ def evaluate(pipe, data, extractor, *, num: int, balance: str, sample_kw: dict, 
     f_fake, f_real = extractor(fake), extractor(real)
     k_mean, k_std = kid(f_fake, f_real, subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
     mem = memorization_report(fake, real, percentile=percentile, seed=seed)
+    fd = bootstrap_fd(f_fake, f_real, resamples=bootstrap, seed=seed)
+    floor = real_split_fd(f_real, seed, resamples=bootstrap)
     result = {
         "features": extractor.name, "num_generated": len(fake), "num_real": len(real),
-        "fd": round(frechet_distance(f_fake, f_real), 6),
-        "fd_real_halves": _round(real_split_fd(f_real, seed)),
+        "fd": round(fd["fd"], 6), "fd_ci95": _round_all(fd["ci95"]),
+        "fd_real_halves": _round(floor and floor["fd"]),
+        "fd_real_halves_ci95": _round_all(floor and floor["ci95"]),
+        "fd_bootstrap_resamples": fd["resamples"],
         "kid_mean": round(k_mean, 8), "kid_std": round(k_std, 8),
         "kid_subsets": kid_subsets, "kid_subset_size": min(kid_subset_size, len(fake), len(real)),
         "balance": balance, "seed": seed,
         "memorization": public(mem),
+        "cleanliness": {"generated": cleanliness_summary(fake), "real": cleanliness_summary(real)},
     }
     if pipe.classes:
         result["per_class"] = _per_class(pipe.classes, labels, data, mem)
         same = [pipe.classes[c] == _data_class(data, j) for c, j in zip(labels, mem["_nn_index"])]
         result["nn_same_class_share"] = round(float(np.mean(same)), 6)
     return result, fake, real, mem
+
+
+def format_fd(value, ci) -> str:
+    """'12.3 [11.8, 12.9]' (three significant figures; no interval when there is none)."""
+    if value is None:
+        return "n/a"
+    return f"{value:.3g}" + (f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else "")
+
+
+def summary_line(result: dict) -> str:
+    """The FD part of eval's one-line summary: estimate, interval, real-vs-real floor."""
+    return (f"FD {format_fd(result['fd'], result.get('fd_ci95'))} vs real-vs-real floor "
+            f"{format_fd(result.get('fd_real_halves'), result.get('fd_real_halves_ci95'))} "
+            f"[{result['features']}, 95 % bootstrap]")
+
+
+def _round_all(values, nd=6):
+    return None if values is None else [round(v, nd) for v in values]
 
 
 def _round(v, nd=6):
