@@ -18,10 +18,16 @@ from ldm_sprites.cli.common import device_option
               help="JSON results; the neighbour PNG goes beside it as <name>-neighbours.png.")
 @click.option("--num", type=click.IntRange(2, 100000), default=500, show_default=True,
               help="Sprites to generate.")
-@click.option("--features", type=click.Choice(["offline", "inception"]), default="offline",
-              show_default=True,
-              help="offline: fixed random CNN + colour/alpha histograms (no download); "
+@click.option("--features",
+              type=click.Choice(["efficientnet", "random-cnn", "offline", "inception"]),
+              default="efficientnet", show_default=True,
+              help="efficientnet: ImageNet-trained EfficientNet-Lite0, weights bundled in a "
+                   "package (no download); random-cnn (old name: offline): fixed random CNN + "
+                   "colour/alpha histograms, a fallback that can rank noise above sprites; "
                    "inception: Inception-v3, downloads its weights once.")
+@click.option("--bootstrap", type=click.IntRange(0, 10000), default=50, show_default=True,
+              help="Bootstrap resamples for the 95 % intervals of FD and of the real-vs-real "
+                   "floor (0: no intervals).")
 @click.option("--balance", type=click.Choice(["data", "uniform"]), default="data",
               show_default=True, help="Samples per class: like the data's class sizes, or equal.")
 @click.option("--label-column", default=None,
@@ -39,15 +45,17 @@ from ldm_sprites.cli.common import device_option
 @click.option("--weights", type=click.Choice(["ema", "model"]), default="ema", show_default=True)
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
 @device_option
-def eval_cmd(model_dir, data_dir, out_json, num, features, balance, label_column, sampler, steps,
+def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, label_column,
+             sampler, steps,
              guidance, seed, batch_size, copy_percentile, kid_subsets, kid_subset_size, weights,
              cache_dir, device):
     """Compare generated sprites with real ones: FD, KID, copies of training sprites."""
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+    from ldm_sprites.evaluation.cleanliness import format_table
     from ldm_sprites.evaluation.features import get_extractor
     from ldm_sprites.evaluation.memorization import neighbours_image
-    from ldm_sprites.evaluation.run import evaluate
+    from ldm_sprites.evaluation.run import evaluate, summary_line
     from ldm_sprites.fsutil import atomic_write_json, ensure_dir
     from ldm_sprites.imageio import save_png
 
@@ -69,13 +77,16 @@ def eval_cmd(model_dir, data_dir, out_json, num, features, balance, label_column
                  "init_noise": pipe.defaults.get("init_noise", "standard")}
     result, fake, real, mem = evaluate(pipe, data, extractor, num=num, balance=balance,
                                        sample_kw=sample_kw, seed=seed, percentile=copy_percentile,
-                                       kid_subsets=kid_subsets, kid_subset_size=kid_subset_size)
+                                       kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
+                                       bootstrap=bootstrap)
     png = out.with_name(out.stem + "-neighbours.png")
     save_png(png, neighbours_image(fake, real, mem))
     result.update({"model": str(model_dir), "data": str(data_dir), "neighbours_png": png.name,
                    **{k: sample_kw[k] for k in ("sampler", "steps", "guidance")}})
     atomic_write_json(out, result)
     m = result["memorization"]
-    click.echo(f"FD {result['fd']:.4f} (real halves {result['fd_real_halves']}), "
-               f"KID {result['kid_mean']:.5f} ± {result['kid_std']:.5f} [{features}]; "
+    clean = result["cleanliness"]
+    click.echo(format_table({f"generated ({result['num_generated']})": clean["generated"],
+                             f"real ({result['num_real']})": clean["real"]}))
+    click.echo(f"{summary_line(result)}, KID {result['kid_mean']:.5f} ± {result['kid_std']:.5f}; "
                f"copies {m['copies']}/{result['num_generated']} -> {out}, {png}")
