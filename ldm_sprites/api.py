@@ -65,19 +65,18 @@ def load_pipeline(model=None, device=None, weights: str = "ema"):
     return DiffusionPipeline.load(model or bundled_model_dir(), device=device, weights=weights)
 
 
-def generate(pipe, classes: list[str] | None = None, num: int = 16, guidance: float | None = None,
-             steps: int | None = None, sampler: str | None = None, seed: int = 0, eta: float = 0.0,
-             callback=None, batch_size: int = 64, noise=None) -> tuple[np.ndarray, list[str]]:
-    """Sample ``num`` sprites spread over ``classes`` -> ((num, H, W, 4) uint8 RGBA, class names)."""
-    d = pipe.defaults
-    names = list(classes) if classes else (list(pipe.classes) or ["sprite"])
-    ids = pipe.class_ids(names) if pipe.classes else [0] * len(names)
-    labels = [ids[i % len(ids)] for i in range(num)]
-    x = pipe.sample(labels, guidance=d.get("guidance", 3.0) if guidance is None else guidance,
-                    sampler=sampler or d.get("sampler", "dpmpp"), steps=steps or d.get("steps", 25),
-                    seed=seed, eta=eta, batch_size=batch_size, callback=callback, noise=noise,
-                    guidance_interval=pipe.default_guidance_interval)
-    return pipe.to_rgba(x), [names[i % len(names)] for i in range(num)]
+def generate(pipe, classes: list[str] | None = None, num: int = 16, seed: int = 0,
+             callback=None, batch_size: int = 64, noise=None,
+             **options) -> tuple[np.ndarray, list[str]]:
+    """Sample ``num`` sprites spread over ``classes`` -> ((num, H, W, 4) uint8 RGBA, class names).
+
+    ``options``: sampler, steps, guidance, eta, init_noise, guidance_interval — any left out
+    come from the model's saved sampling defaults, exactly as ``ldmsprites generate`` does.
+    """
+    labels, names = pipe.spread_labels(classes, num)
+    x = pipe.sample(labels, seed=seed, batch_size=batch_size, callback=callback, noise=noise,
+                    **options)
+    return pipe.to_rgba(x), names
 
 
 def sprites_to_export(sprites: np.ndarray, names: list[str], seed: int | None = None) -> list[Sprite]:

@@ -34,13 +34,9 @@ def demo(out_dir, model_dir, per_class, guidance, seed, device):
     n_cls = len(classes)
     # Round-robin labels: the first n_cls sprites (the ones the GIF records) cover every class.
     labels = [i % n_cls for i in range(per_class * n_cls)]
-    d = pipe.defaults
-    steps = d.get("steps", 25)
-    timesteps = pipe.schedule.spaced_timesteps(steps)
+    timesteps = pipe.schedule.spaced_timesteps(pipe.sampling_options().steps)
     recorder = ReverseRecorder(pipe, max_sprites=min(n_cls, 8), timesteps=timesteps)
-    x = pipe.sample(labels, guidance=d.get("guidance", 3.0) if guidance is None else guidance,
-                    sampler=d.get("sampler", "dpmpp"), steps=steps, seed=seed,
-                    callback=recorder, progress=True, guidance_interval=pipe.default_guidance_interval)
+    x = pipe.sample(labels, seed=seed, guidance=guidance, callback=recorder, progress=True)
     sprites = pipe.to_rgba(x)
     order = sorted(range(len(labels)), key=lambda i: (labels[i], i))
     size = sprites.shape[1]

@@ -44,11 +44,13 @@ from ldm_sprites.cli.common import device_option
 @click.option("--kid-subset-size", type=click.IntRange(2, 100000), default=1000, show_default=True)
 @click.option("--weights", type=click.Choice(["ema", "model"]), default="ema", show_default=True)
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--samples", "samples_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write every scored sprite here as a PNG (NNNN-class.png): look at them.")
 @device_option
 def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, label_column,
              sampler, steps,
              guidance, seed, batch_size, copy_percentile, kid_subsets, kid_subset_size, weights,
-             cache_dir, device):
+             cache_dir, samples_dir, device):
     """Compare generated sprites with real ones: FD, KID, copies of training sprites."""
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
@@ -69,20 +71,26 @@ def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, l
                     resample=d.get("resample", "nearest"), background=d.get("background", "#ffffff"),
                     label_column=label_column or d.get("label_column"))
     data = load_sprite_data(data_dir, spec, cache_dir=cache_dir)
-    smp = sampler or pipe.defaults.get("sampler", "dpmpp")
-    n_steps = steps or (pipe.schedule.T if smp == "ddpm" else pipe.defaults.get("steps", 25))
-    sample_kw = {"sampler": smp, "steps": n_steps, "batch_size": batch_size,
-                 "guidance": pipe.defaults.get("guidance", 3.0) if guidance is None else guidance,
-                 "eta": pipe.defaults.get("eta", 0.0),
-                 "init_noise": pipe.defaults.get("init_noise", "standard")}
+    # Only what the user set: eval scores the sprites `generate` draws with the same options.
+    sample_kw = {"sampler": sampler, "steps": steps, "guidance": guidance,
+                 "batch_size": batch_size}
+    used = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance).as_dict()
     result, fake, real, mem = evaluate(pipe, data, extractor, num=num, balance=balance,
                                        sample_kw=sample_kw, seed=seed, percentile=copy_percentile,
                                        kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
                                        bootstrap=bootstrap)
+    if samples_dir:
+        from ldm_sprites.evaluation.run import plan_labels
+        from ldm_sprites.imageio import save_sprite
+
+        names = pipe.classes or ["sprite"]
+        labels = plan_labels(pipe.classes, data, num, balance)  # the labels evaluate() sampled
+        for i, (rgba, lab) in enumerate(zip(fake, labels)):
+            save_sprite(Path(ensure_dir(samples_dir)) / f"{i:04d}-{names[lab]}.png", rgba)
     png = out.with_name(out.stem + "-neighbours.png")
     save_png(png, neighbours_image(fake, real, mem))
     result.update({"model": str(model_dir), "data": str(data_dir), "neighbours_png": png.name,
-                   **{k: sample_kw[k] for k in ("sampler", "steps", "guidance")}})
+                   **used})
     atomic_write_json(out, result)
     m = result["memorization"]
     clean = result["cleanliness"]

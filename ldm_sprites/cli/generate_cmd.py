@@ -49,8 +49,6 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
              guidance_interval, seed,
              batch_size, out_png, out_dir, scale, export_dir, gif_path, ae_dir, weights, device):
     """Generate sprites by class name."""
-    from ldm_sprites.errors import UserError
-
     if not (out_png or out_dir or export_dir or gif_path):
         raise click.UsageError("say where to write: --out grid.png, --out-dir DIR and/or --export DIR")
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline, bundled_model_dir
@@ -65,45 +63,29 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
             ensure_dir(p)
     pipe = DiffusionPipeline.load(model_dir or bundled_model_dir(), device=device, weights=weights,
                                   ae_path=ae_dir)
-    names = split_names(class_names)
-    if names:
-        ids = pipe.class_ids(names)
-    elif pipe.classes:
-        ids, names = list(range(len(pipe.classes))), list(pipe.classes)
-    else:
-        ids, names = [0], ["sprite"]
-    labels = [ids[i % len(ids)] for i in range(num)]
-    label_names = [names[i % len(names)] if pipe.classes else "sprite" for i in range(num)]
-    d = pipe.defaults
-    sampler = sampler or d.get("sampler", "dpmpp")
-    if steps is None:  # the model's default if it is the model's sampler; DDPM means all T steps
-        steps = d.get("steps", 25) if sampler == d.get("sampler", "dpmpp") else \
-            (pipe.schedule.T if sampler == "ddpm" else 25)
-    guidance = d.get("guidance", 3.0) if guidance is None else guidance
-    if guidance < 0:
-        raise UserError(f"--guidance {guidance} must be >= 0 (1 = no guidance)")
-
+    labels, label_names = pipe.spread_labels(split_names(class_names), num)
+    # Only what the user set; the pipeline fills the rest from the model's saved defaults.
+    opts = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance, eta=eta,
+                                 init_noise=init_noise, guidance_interval=guidance_interval)
     callback = None
     if gif_path:
         from ldm_sprites.visual.reverse import ReverseRecorder
 
-        ts = pipe.schedule.spaced_timesteps(steps)
+        ts = pipe.schedule.spaced_timesteps(opts.steps)
         # At most ~60 frames: a 1000-step DDPM run would otherwise make a huge, slow GIF.
         callback = ReverseRecorder(pipe, max_sprites=min(num, 8), every=max(1, len(ts) // 60),
                                    timesteps=ts)
-    x = pipe.sample(labels, guidance=guidance, sampler=sampler, steps=steps, seed=seed,
-                    eta=d.get("eta", 0.0) if eta is None else eta,
-                    init_noise=init_noise or d.get("init_noise", "standard"),
-                    batch_size=batch_size, callback=callback, progress=True,
-                    guidance_interval=_interval(guidance_interval, pipe.default_guidance_interval))
+    x = pipe.sample(labels, seed=seed, batch_size=batch_size, callback=callback, progress=True,
+                    sampler=sampler, steps=steps, guidance=guidance, eta=eta,
+                    init_noise=init_noise, guidance_interval=guidance_interval)
     sprites = pipe.to_rgba(x)
     written = []
     if out_png:
         from ldm_sprites.imageio import make_grid, save_png
 
         z = scale or max(1, min(8, 128 // sprites.shape[1]))
-        per_row = num // len(ids) if len(ids) > 1 and num % len(ids) == 0 and num // len(ids) <= 16 \
-            else None
+        n_cls = len(set(labels))
+        per_row = num // n_cls if n_cls > 1 and num % n_cls == 0 and num // n_cls <= 16 else None
         order = sorted(range(num), key=lambda i: (labels[i], i)) if per_row else range(num)
         save_png(out_png, make_grid(sprites[list(order)], nrow=per_row, scale=z))
         written.append(out_png)
@@ -116,8 +98,8 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
         for rec, rgba in zip(records, sprites):
             save_sprite(Path(out_dir) / rec["file"], rgba)
         atomic_write_json(Path(out_dir) / "sprites.json", {
-            "model": str(Path(model_dir or bundled_model_dir())), "sampler": sampler, "steps": steps,
-            "guidance": guidance, "sprites": records})
+            "model": str(Path(model_dir or bundled_model_dir())), "sampler": opts.sampler,
+            "steps": opts.steps, "guidance": opts.guidance, "sprites": records})
         written.append(f"{out_dir}/ ({num} PNGs)")
     if export_dir:
         from ldm_sprites.export import Sprite, export_sprites
@@ -130,24 +112,6 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
         callback.save(gif_path)
         written.append(gif_path)
     click.echo(f"{num} sprites ({', '.join(sorted(set(label_names)))}) -> {', '.join(written)}")
-
-
-def _interval(text: str | None, default: tuple[float, float] | None):
-    """--guidance-interval 'LO,HI' | 'all' | None (the model's default)."""
-    from ldm_sprites.errors import UserError
-
-    if text is None:
-        return default
-    if text.strip().lower() == "all":
-        return None
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
-        raise UserError(f"--guidance-interval '{text}' must be two numbers 'LO,HI' "
-                        "(e.g. 0.3,5) or 'all'") from None
-    if lo < 0 or (hi > 0 and hi <= lo):
-        raise UserError(f"--guidance-interval {text}: need 0 <= LO < HI (HI 0 = no upper limit)")
-    return (lo, hi)
 
 
 @click.command("classes")

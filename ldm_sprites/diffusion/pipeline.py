@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from ldm_sprites.diffusion.dit import DiT, DiTConfig
-from ldm_sprites.diffusion.guidance import GuidedDenoiser, sigma_interval
+from ldm_sprites.diffusion.guidance import GuidedDenoiser
+from ldm_sprites.diffusion.options import SamplingOptions, resolve_sampling
 from ldm_sprites.diffusion.samplers import SAMPLERS
 from ldm_sprites.diffusion.schedule import NoiseSchedule
 from ldm_sprites.errors import UserError
@@ -111,11 +112,22 @@ class DiffusionPipeline:
     def class_ids(self, names: list[str]) -> list[int]:
         return class_ids(names, self.classes)
 
-    @property
-    def default_guidance_interval(self) -> tuple[float, float] | None:
-        """The guidance interval saved with the model's sampling defaults (None: every step)."""
-        d = self.defaults
-        return sigma_interval(d.get("guidance_sigma_min", 0.0), d.get("guidance_sigma_max", 0.0))
+    def spread_labels(self, names: list[str] | None, num: int) -> tuple[list[int], list[str]]:
+        """``num`` labels round-robin over the class ``names`` (default: every class of the
+        model), and the name of each; an unconditional model draws "sprite"s."""
+        if not self.classes:
+            if names:
+                self.class_ids(names)  # raises the "model is unconditional" message
+            return [0] * num, ["sprite"] * num
+        names = list(names) if names else list(self.classes)
+        ids = self.class_ids(names)
+        return ([ids[i % len(ids)] for i in range(num)],
+                [self.classes[ids[i % len(ids)]] for i in range(num)])
+
+    def sampling_options(self, **user) -> SamplingOptions:
+        """The options ``sample`` will use: ``user`` values (None = not set) over the model's
+        saved defaults. See ``diffusion/options.py``."""
+        return resolve_sampling(self.defaults, self.schedule.T, **user)
 
     @property
     def x0_clip(self) -> float | None:
@@ -136,28 +148,27 @@ class DiffusionPipeline:
         return self.model.config.num_classes
 
     @torch.no_grad()
-    def sample(self, labels: list[int] | torch.Tensor, *, guidance: float = 3.0,
-               sampler: str = "dpmpp", steps: int = 25, seed: int = 0, eta: float = 0.0,
-               init_noise: str = "standard", batch_size: int = 64, callback=None,
-               progress: bool = False,
-               guidance_interval: tuple[float, float] | None = None,
-               noise: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(self, labels: list[int] | torch.Tensor, *, seed: int = 0, batch_size: int = 64,
+               callback=None, progress: bool = False, noise: torch.Tensor | None = None,
+               **options) -> torch.Tensor:
         """Sample one sprite per label; returns model-space pixels (N, C, H, W) on the CPU.
 
+        ``options`` are the sampling options the caller set — sampler, steps, guidance, eta,
+        init_noise, guidance_interval; anything not given (or None) comes from the model's saved
+        defaults (``sampling_options``), so every entry point draws the same sprites.
         ``callback(step, x_t, x0_pred)`` gets the latent/pixel tensors of the *first* batch.
         ``noise`` (N, C, h, w) replaces the seeded initial noise x_T (e.g. to interpolate seeds).
         """
-        if sampler not in SAMPLERS:
-            raise UserError(f"unknown sampler '{sampler}'; choose one of {', '.join(SAMPLERS)}")
-        if sampler == "ddpm" and steps >= self.schedule.T:
-            steps = self.schedule.T
+        opts = self.sampling_options(**options)
+        sampler, steps, guidance = opts.sampler, opts.steps, opts.guidance
         labels = torch.as_tensor(labels, dtype=torch.long)
         if not self.classes:
             labels = torch.full_like(labels, self.null_label)
             guidance = 1.0  # unconditional: nothing to guide towards
         shape = self.noise_shape
         timesteps = self.schedule.spaced_timesteps(steps)
-        scale = self.schedule.harmonic_init_scale(timesteps) if init_noise == "harmonic" else 1.0
+        scale = self.schedule.harmonic_init_scale(timesteps) if opts.init_noise == "harmonic" \
+            else 1.0
         gen = torch.Generator().manual_seed(int(seed))
         fn = SAMPLERS[sampler]
         outs = []
@@ -176,7 +187,7 @@ class DiffusionPipeline:
                 x = torch.randn((len(y),) + shape, generator=gen) * scale
             den = GuidedDenoiser(self.model, self.schedule, y, self.null_label, guidance,
                                  self.prediction, clip_x0=self.x0_clip,
-                                 interval=guidance_interval)
+                                 interval=opts.guidance_interval)
 
             def cb(i, x_t, x0, _first=(b == 0)):
                 if bar is not None:
@@ -185,7 +196,7 @@ class DiffusionPipeline:
                     callback(i, x_t, x0)
 
             z = fn(den, x.to(self.device), self.schedule, timesteps, generator=gen, callback=cb,
-                   eta=eta)
+                   eta=opts.eta)
             outs.append(self.decode(z).cpu())
         if bar is not None:
             bar.close()

@@ -125,12 +125,11 @@ class DiffusionTask:
         per = 8
         labels = [i for i in range(len(classes)) for _ in range(per)] if classes else [0] * 16
         pipe = DiffusionPipeline(ema_model, self.schedule, self.cfg.diffusion.prediction,
-                                 self.classes, self.config_dict(), self.device, self.autoencoder)
+                                 self.classes, self.config_dict(), self.device, self.autoencoder,
+                                 asdict(self.cfg.sample))
         was_training = ema_model.training
         ema_model.eval()
-        s = self.cfg.sample
-        x = pipe.sample(labels, guidance=s.guidance, sampler=s.sampler, steps=s.steps, seed=0,
-                        eta=s.eta, init_noise=s.init_noise, guidance_interval=s.guidance_interval)
+        x = pipe.sample(labels, seed=0)  # the run's own sampling defaults
         ema_model.train(was_training)
         sprites = pipe.to_rgba(x)
         scale = max(1, 128 // sprites.shape[1])

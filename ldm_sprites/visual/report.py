@@ -177,9 +177,8 @@ def timestep_table(checkpoints: list[Path], t_values: list[int], class_names: li
     rows, labels, info = [], [], {}
     for ck in progress(checkpoints, desc="checkpoints", unit="ckpt", leave=False):
         pipe = DiffusionPipeline.load(ck, device=device, weights=weights)
-        d = pipe.defaults
-        smp = sampler or d.get("sampler", "dpmpp")
-        n_steps = steps or (pipe.schedule.T if smp == "ddpm" else d.get("steps", 25))
+        opts = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance)
+        smp, n_steps = opts.sampler, opts.steps
         ids = pipe.class_ids(class_names) if class_names else list(range(min(8, len(pipe.classes))))
         ids = ids or [0]
         ts = pipe.schedule.spaced_timesteps(n_steps)
@@ -191,9 +190,8 @@ def timestep_table(checkpoints: list[Path], t_values: list[int], class_names: li
             if i in wanted:
                 snaps[i] = _pipe.to_rgba(_pipe.decode(x0 if show == "x0" else x_t).cpu())
 
-        pipe.sample(ids, guidance=d.get("guidance", 3.0) if guidance is None else guidance,
-                    sampler=smp, steps=n_steps, seed=seed, eta=d.get("eta", 0.0),
-                    init_noise=d.get("init_noise", "standard"), batch_size=len(ids), callback=cb)
+        pipe.sample(ids, seed=seed, batch_size=len(ids), callback=cb, sampler=sampler, steps=steps,
+                    guidance=guidance)
         scale = layout.display_scale(snaps[picks[0][0]].shape[1], 48)
         nrow = max(1, math.ceil(math.sqrt(len(ids))))
         rows.append([layout.panel(snaps[i], nrow=nrow, scale=scale) for i, _ in picks])

@@ -1,0 +1,93 @@
+"""Sampling options: the one place where "what the user asked" meets "what the model saved".
+
+A model directory saves its sampling defaults (config.json ``sample``, schema
+``config.SampleSection``). Every entry point — CLI, API, demo, eval, report, benchmarks — passes
+only the options the user actually set (``None`` = not set) and ``resolve_sampling`` fills the
+rest from the model, so they all draw the same sprites for the same seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ldm_sprites.errors import UserError
+
+SAMPLER_NAMES = ("ddpm", "ddim", "dpmpp")
+INIT_NOISE = ("standard", "harmonic")
+EVERY_STEP = "all"  # guidance_interval value that guides every step, whatever the model saved
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    sampler: str
+    steps: int
+    guidance: float
+    eta: float
+    init_noise: str
+    guidance_interval: tuple[float, float] | None  # None: guide every step
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["guidance_interval"] = list(self.guidance_interval) if self.guidance_interval else None
+        return d
+
+
+def parse_interval(value) -> tuple[float, float] | str | None:
+    """'LO,HI' | 'all' | (lo, hi) | None -> (lo, hi) | EVERY_STEP | None (= the model's)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == EVERY_STEP):
+        return None if value is None else EVERY_STEP
+    if isinstance(value, str):
+        try:
+            lo, hi = (float(v) for v in value.split(","))
+        except ValueError:
+            raise UserError(f"--guidance-interval '{value}' must be two numbers 'LO,HI' "
+                            "(e.g. 0.3,5) or 'all'") from None
+    else:
+        lo, hi = (float(v) for v in value)
+    if lo < 0 or (hi > 0 and hi <= lo):
+        raise UserError(f"--guidance-interval {lo:g},{hi:g}: need 0 <= LO < HI "
+                        "(HI 0 = no upper limit)")
+    return (lo, hi)
+
+
+def saved_defaults(saved: dict | None):
+    """The model's ``sample`` section as a ``SampleSection`` (missing keys: the schema's)."""
+    from ldm_sprites.config import SampleSection
+
+    known = {f.name for f in fields(SampleSection)}
+    return SampleSection(**{k: v for k, v in (saved or {}).items() if k in known})
+
+
+def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None = None,
+                     steps: int | None = None, guidance: float | None = None,
+                     eta: float | None = None, init_noise: str | None = None,
+                     guidance_interval=None) -> SamplingOptions:
+    """User options (``None`` = not set) over the model's saved defaults.
+
+    Steps: the model's step count belongs to the model's sampler; another sampler gets its own
+    natural default (all T steps for ancestral DDPM, the baseline; 25 for the ODE solvers).
+    """
+    d = saved_defaults(saved)
+    smp = sampler or d.sampler
+    if smp not in SAMPLER_NAMES:
+        raise UserError(f"unknown sampler '{smp}'; choose one of {', '.join(SAMPLER_NAMES)}")
+    if steps is None:
+        steps = d.steps if smp == d.sampler else (timesteps if smp == "ddpm" else 25)
+    if steps < 1:
+        raise UserError(f"--steps {steps} must be >= 1")
+    if smp == "ddpm":
+        steps = min(steps, timesteps)
+    g = d.guidance if guidance is None else float(guidance)
+    if g < 0:
+        raise UserError(f"--guidance {g:g} must be >= 0 (1 = no guidance)")
+    init = init_noise or d.init_noise
+    if init not in INIT_NOISE:
+        raise UserError(f"unknown init noise '{init}'; choose one of {', '.join(INIT_NOISE)}")
+    interval = parse_interval(guidance_interval)
+    if interval is None:
+        interval = d.guidance_interval
+    elif interval == EVERY_STEP:
+        interval = None
+    return SamplingOptions(sampler=smp, steps=int(steps), guidance=g,
+                           eta=d.eta if eta is None else float(eta), init_noise=init,
+                           guidance_interval=interval)
