@@ -346,14 +346,10 @@ def test_full_disk_keeps_earlier_outputs(command, tiny_model, demo_dir, tmp_path
 
 
 def test_full_disk_in_the_data_cache_is_only_a_warning(demo_dir, tmp_path, monkeypatch):
-    import safetensors.torch
-
+    import ldm_sprites.data.mapped as mapped
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
 
-    def failing(*_a, **_k):  # safetensors reports I/O errors as its own exception type
-        raise safetensors.SafetensorError("Error while serializing: I/O error: No space left")
-
-    monkeypatch.setattr(safetensors.torch, "save_file", failing)
+    monkeypatch.setattr(mapped, "create_safetensors", enospc)
     data = load_sprite_data(demo_dir, DataSpec(16), cache_dir=tmp_path / "cache")
     assert len(data) == 24 and data.cache_file is None
     assert not list((tmp_path / "cache").iterdir())

@@ -9,7 +9,9 @@ Three layouts are understood:
 
 Decoding and resizing happen once; the result (uint8 RGBA, labels, class names) is stored in a
 safetensors file whose name hashes the file list, sizes, mtimes and the settings, so epochs and
-later runs never touch image files again, and any change to the data re-decodes.
+later runs never touch image files again, and any change to the data re-decodes. Sprites are
+decoded straight into that file and it is opened as a memory map (``mapped.py``), so a data set
+larger than RAM trains and the process's anonymous memory does not grow with the data set.
 """
 
 from __future__ import annotations
@@ -159,9 +161,11 @@ def _cache_key(root: Path, files: list[Path], labels, layout: str, spec: DataSpe
     return h.hexdigest()[:24]
 
 
-def _decode_all(files, labels, spec: DataSpec, max_bad_fraction: float):
+def _decode_into(put, files, labels, spec: DataSpec, max_bad_fraction: float) -> list:
+    """Decode every file; ``put(k, sprite)`` receives the k-th readable one as (H, W, 4) uint8.
+    Returns the labels of the sprites kept."""
     bg = parse_color(spec.background) if spec.channels == 3 else None
-    arrays, kept_labels, bad = [], [], []
+    kept_labels, bad = [], []
     for i, f in enumerate(progress(files, desc="decoding sprites", unit="img", leave=False)):
         try:
             rgba = load_rgba(f)
@@ -171,23 +175,80 @@ def _decode_all(files, labels, spec: DataSpec, max_bad_fraction: float):
         sprite = fit_square(rgba, spec.size, spec.resample)
         if bg is not None:
             sprite = composite_on(sprite, bg)
-        arrays.append(sprite)
+        put(len(kept_labels), sprite)
         kept_labels.append(labels[i] if labels else None)
     if bad:
         share = len(bad) / max(1, len(files))
-        if not arrays or share > max_bad_fraction:
+        if not kept_labels or share > max_bad_fraction:
             raise UserError(f"{len(bad)} of {len(files)} images could not be read "
                             f"(first: {bad[0]}); fix or remove them "
                             f"(limit is {max_bad_fraction:.0%} bad files)")
         warn(f"skipped {len(bad)} unreadable image(s), e.g. {bad[0]}")
-    return arrays, kept_labels
+    return kept_labels
+
+
+def _label_ids(labels, kept: list) -> tuple[list[str], torch.Tensor]:
+    if labels is None:
+        return [], torch.zeros(len(kept), dtype=torch.int64)
+    classes = sorted(set(kept))
+    index = {c: i for i, c in enumerate(classes)}
+    return classes, torch.tensor([index[c] for c in kept], dtype=torch.int64)
+
+
+def _decode_to_cache(cache_file: Path, files, labels, layout: str, spec: DataSpec,
+                     max_bad_fraction: float) -> SpriteData | None:
+    """Decode straight into a scratch memory map, then write the cache file chunk by chunk and
+    map it: no step holds the whole data set in anonymous memory. ``None`` when the cache folder
+    cannot even hold the scratch file; a failed cache write returns the sprites in memory."""
+    from ldm_sprites.data.mapped import create_safetensors, map_safetensors
+    from ldm_sprites.fsutil import atomic_path, ensure_dir
+
+    shape = (spec.size, spec.size)
+    scratch = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.decode")
+    try:
+        ensure_dir(cache_file.parent)
+        buf = np.memmap(scratch, dtype=np.uint8, mode="w+", shape=(len(files), 4, *shape))
+    except (OSError, UserError) as exc:
+        scratch.unlink(missing_ok=True)
+        warn(f"could not write the data cache ({_first_line(exc)}); decoding into memory")
+        return None
+    try:
+        def put(k, sprite):
+            buf[k] = sprite.transpose(2, 0, 1)
+        kept = _decode_into(put, files, labels, spec, max_bad_fraction)
+        classes, label_ids = _label_ids(labels, kept)
+        try:
+            with atomic_path(cache_file) as tmp:
+                out = create_safetensors(tmp, {"images": (np.uint8, (len(kept), 4, *shape)),
+                                               "labels": (np.int64, (len(kept),))},
+                                         metadata={"classes": json.dumps(classes), "layout": layout})
+                for i in range(0, len(kept), 4096):
+                    out["images"][i:i + 4096] = buf[i:i + 4096]
+                out["labels"][:] = label_ids.numpy()
+                for arr in out.values():
+                    if isinstance(arr, np.memmap):
+                        arr.flush()
+                del out
+        except (OSError, UserError) as exc:
+            warn(f"could not write the data cache ({_first_line(exc)}); "
+                 "images will be decoded again next time")
+            images = torch.from_numpy(np.array(buf[:len(kept)]))
+            return SpriteData(images, label_ids, classes, layout, None)
+    finally:
+        del buf
+        scratch.unlink(missing_ok=True)
+    tensors, _ = map_safetensors(cache_file)
+    return SpriteData(tensors["images"], tensors["labels"], classes, layout, cache_file)
+
+
+def _first_line(exc: Exception) -> str:
+    text = exc.message if isinstance(exc, UserError) else (str(exc) or repr(exc))
+    return text.splitlines()[0] if text else repr(exc)
 
 
 def load_sprite_data(root: str | Path, spec: DataSpec, cache_dir: str | Path | None = None,
                      max_bad_fraction: float = 0.1, use_cache: bool = True) -> SpriteData:
     """Discover, decode (or load from cache) and return the sprites of ``root``."""
-    from safetensors.torch import load_file, save_file
-
     root = Path(root)
     files, labels, layout = discover(root, spec.label_column)
     if not files:
@@ -198,38 +259,23 @@ def load_sprite_data(root: str | Path, spec: DataSpec, cache_dir: str | Path | N
     cache_file = cache_dir / f"sprites-{key}.safetensors"
     if use_cache and cache_file.is_file():
         try:
-            from safetensors import safe_open
+            from ldm_sprites.data.mapped import map_safetensors
 
-            tensors = load_file(str(cache_file))
-            with safe_open(str(cache_file), "pt") as fh:
-                classes = json.loads(fh.metadata()["classes"])
+            tensors, meta = map_safetensors(cache_file)
+            classes = json.loads(meta["classes"])
             return SpriteData(tensors["images"], tensors["labels"], classes, layout, cache_file)
         except Exception:  # noqa: BLE001 - a broken cache is rebuilt, never fatal
             warn(f"cache file {cache_file.name} is unreadable; decoding the images again")
-
-    arrays, kept = _decode_all(files, labels, spec, max_bad_fraction)
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    if labels is not None:
-        classes = sorted(set(kept))
-        index = {c: i for i, c in enumerate(classes)}
-        label_ids = torch.tensor([index[c] for c in kept], dtype=torch.int64)
-    else:
-        classes = []
-        label_ids = torch.zeros(len(arrays), dtype=torch.int64)
-    data = SpriteData(images, label_ids, classes, layout, None)
     if use_cache:
-        try:
-            from ldm_sprites.fsutil import atomic_path, ensure_dir
-
-            ensure_dir(cache_dir)
-            with atomic_path(cache_file) as tmp:
-                save_file({"images": images, "labels": label_ids}, str(tmp),
-                          metadata={"classes": json.dumps(classes), "layout": layout})
-            data.cache_file = cache_file
-        except Exception as exc:  # noqa: BLE001 - safetensors reports a full disk as SafetensorError
-            warn(f"could not write the data cache ({str(exc).splitlines()[0] if str(exc) else exc!r}); "
-                 "images will be decoded again next time")
-    return data
+        data = _decode_to_cache(cache_file, files, labels, layout, spec, max_bad_fraction)
+        if data is not None:
+            return data
+    arrays: list = []
+    kept = _decode_into(lambda k, sprite: arrays.append(sprite), files, labels, spec,
+                        max_bad_fraction)
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    classes, label_ids = _label_ids(labels, kept)
+    return SpriteData(images, label_ids, classes, layout, None)
 
 
 def class_counts(data: SpriteData) -> dict[str, int]:

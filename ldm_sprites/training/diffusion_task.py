@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ldm_sprites.config import DiffusionConfig
+from ldm_sprites.data.mapped import chunked_abs_max
 from ldm_sprites.data.tensors import augment, rgba_uint8_to_model
 from ldm_sprites.diffusion.dit import build_dit
 from ldm_sprites.diffusion.schedule import NoiseSchedule
@@ -70,7 +71,7 @@ class DiffusionTask:
         # at t = T-1 of the cosine schedule, so early predictions can be huge; clipping them to
         # the range of the data (pixels: [-1, 1]; latents: the largest |z| seen) keeps the
         # trajectory on the data's scale.
-        self.x0_clip = 1.0 if latents is None else round(float(latents.abs().max()), 4)
+        self.x0_clip = 1.0 if latents is None else round(chunked_abs_max(latents, dim=1), 4)
 
     def to(self, device):
         self.device = torch.device(device)
