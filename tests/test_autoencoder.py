@@ -291,3 +291,30 @@ def test_gan_resume_equals_uninterrupted_run(tmp_path, demo_dir):
     wa, wb = (load_model_dir(tmp_path / r).weights("model") for r in "ab")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert '"g_loss"' in (tmp_path / "a" / "log.jsonl").read_text()
+
+
+def test_latent_noise_perturbs_only_training_decodes_and_is_seeded():
+    """model.latent_noise: the decoder sees noisy latents in training (seeded by the trainer's
+    generator), never in eval/encode/decode; 0 leaves the forward pass unchanged."""
+    torch.manual_seed(0)
+    ae = Autoencoder(AEModelSection(**NANO, downsample=4, stem=4, latent_noise=0.5), 4)
+    x = torch.rand(3, 4, 16, 16) * 2 - 1
+    ae.train()
+    a, _ = ae(x, torch.Generator().manual_seed(1))
+    b, _ = ae(x, torch.Generator().manual_seed(1))
+    c, _ = ae(x, torch.Generator().manual_seed(2))
+    assert torch.equal(a, b) and not torch.allclose(a, c)
+    ae.cfg.latent_noise = 0.0
+    clean, out = ae(x, torch.Generator().manual_seed(1))
+    assert torch.allclose(clean, ae.decode(out.z))
+    ae.cfg.latent_noise = 0.5
+    ae.eval()
+    with torch.no_grad():
+        assert torch.equal(ae.decode(ae.encode(x)), ae.decode(ae.encode(x)))
+        z = ae.encode(x)
+        assert ae.noisy(z, torch.Generator().manual_seed(1)) is z
+
+
+def test_latent_noise_out_of_range_is_a_one_line_error():
+    with pytest.raises(UserError, match="latent_noise"):
+        check_config(from_dict(AEConfig, {"model": {"latent_noise": -0.1}}))

@@ -28,6 +28,10 @@ class AEModelSection:
     norm: str = "group"              # group: GroupNorm; channel: per-position LayerNorm (crop-safe)
     # KL: weight of the per-element KL(q(z|x) || N(0, I)) against the per-pixel reconstruction.
     kl_weight: float = 1.0e-5        # small: a near-deterministic AE; the scale factor fixes the std
+    # Train the decoder on z + s * std(z) * N(0, I) with s ~ U(0, latent_noise) per sprite, so
+    # that latents a little off the encoder's (what a diffusion model samples) still decode to
+    # flat colours and crisp edges instead of speckle. 0 = off (a plain AE).
+    latent_noise: float = 0.0
     # VQ (vector-quantize-pytorch VectorQuantize)
     codebook_size: int = 1024
     vq_heads: int = 1                # >1: split C into heads with separate codebooks (more bits)
@@ -90,6 +94,9 @@ def check_config(cfg: AEConfig) -> AEConfig:
         raise UserError(f"--size {d.size} is not divisible by --downsample {m.downsample}")
     if m.latent_channels < 1:
         raise UserError("model.latent_channels must be at least 1")
+    if not 0 <= m.latent_noise <= 2:
+        raise UserError(f"model.latent_noise {m.latent_noise} must be in [0, 2] (a fraction of "
+                        "the latent's standard deviation; 0.2-0.5 is typical)")
     if m.quantizer == "fsq":
         levels = m.fsq_levels
         if not isinstance(levels, list) or not levels or \

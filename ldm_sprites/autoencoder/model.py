@@ -159,7 +159,17 @@ class Autoencoder(nn.Module):
     def forward(self, x, generator: torch.Generator | None = None):
         """Training pass: returns (reconstruction, BottleneckOutput)."""
         out = self.bottleneck(self.encoder(x), generator)
-        return self.decoder(out.z), out
+        return self.decoder(self.noisy(out.z, generator)), out
+
+    def noisy(self, z, generator: torch.Generator | None = None):
+        """Training only: z + s * std(z) * eps with s ~ U(0, latent_noise) per sprite (see
+        ``AEModelSection.latent_noise``); noise from the trainer's generator for reproducibility."""
+        level = float(getattr(self.cfg, "latent_noise", 0.0))
+        if level <= 0 or not self.training:
+            return z
+        s = torch.rand((z.shape[0],) + (1,) * (z.ndim - 1), generator=generator) * level
+        eps = torch.randn(z.shape, generator=generator)
+        return z + (s * eps).to(z) * z.detach().float().std().to(z)
 
     def encode(self, x):
         """Deterministic latent: the posterior mean (KL) or the quantised vector (VQ/FSQ)."""
