@@ -44,8 +44,10 @@ def _neighbours(idx: np.ndarray, offsets) -> list[np.ndarray]:
 def _majority(cand: np.ndarray, own: np.ndarray, palette: np.ndarray):
     """For (M, n) neighbour indices: the most frequent visible one (ties: nearest in colour to
     ``own`` (M, 3), then first), its count and its squared distance to ``own``."""
+    cand = cand.astype(np.int64)
     votes = (cand[:, :, None] == cand[:, None, :]).sum(-1)
-    dist = ((palette[np.clip(cand, 0, None)].astype(np.int64) - own[:, None, :]) ** 2).sum(-1)
+    diff = palette[np.clip(cand, 0, None)].astype(np.int64) - own[:, None, :].astype(np.int64)
+    dist = (diff ** 2).sum(-1)
     score = np.where(cand >= 0, votes * (1 << 20) - dist, -(1 << 40))  # never a transparent one
     pick = np.arange(len(cand)), np.argmax(score, axis=1)
     return cand[pick], votes[pick], dist[pick]
@@ -61,21 +63,19 @@ def despeckle(idx: np.ndarray, palette: np.ndarray, contrast: float) -> np.ndarr
         return idx
     edge = np.any([nb < 0 for nb in n8[:4]], axis=0)
     out = idx.copy()
-    cand = np.stack(n8, axis=-1).astype(np.int64)
-    own = palette[np.clip(idx, 0, None)].astype(np.int64)
     near = contrast ** 2
 
-    color, count, dist = _majority(cand[lone], own[lone], palette)
-    feature = ~edge[lone] & (count >= FEATURE_SURROUND) & (dist > near)
     where = np.nonzero(lone)
+    color, count, dist = _majority(np.stack([nb[where] for nb in n8], 1), palette[idx[where]], palette)
+    feature = ~edge[where] & (count >= FEATURE_SURROUND) & (dist > near)
     change = ~feature & (color >= 0)
     out[tuple(a[change] for a in where)] = color[change]
     out[tuple(a[color < 0] for a in where)] = TRANSPARENT  # no visible neighbour: dust
 
-    pair &= ~edge
-    color, count, dist = _majority(cand[pair][:, :4], own[pair], palette)
+    where = np.nonzero(pair & ~edge)
+    color, count, dist = _majority(np.stack([nb[where] for nb in n8[:4]], 1), palette[idx[where]],
+                                   palette)
     change = (count >= 3) & (dist <= near)
-    where = np.nonzero(pair)
     out[tuple(a[change] for a in where)] = color[change]
     return out
 
