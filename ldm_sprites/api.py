@@ -29,6 +29,7 @@ _OVERRIDES = {
     "label_column": "data.label_column", "flip": "data.flip", "hue_jitter": "data.hue_jitter",
     "resample": "data.resample", "prediction": "diffusion.prediction",
     "schedule": "diffusion.schedule", "timestep_bias": "diffusion.timestep_bias",
+    "min_snr_gamma": "diffusion.min_snr_gamma",
     "guidance": "sample.guidance", "sampler": "sample.sampler", "sample_steps": "sample.steps",
 }
 

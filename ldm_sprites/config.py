@@ -34,6 +34,7 @@ class DiffusionSection:
     timesteps: int = 1000
     prediction: str = "eps"
     timestep_bias: float = 0.0       # > 0 samples late (noisy) timesteps more often
+    min_snr_gamma: float = 0.0       # > 0: Min-SNR-γ loss weighting (5 in the paper); 0 = plain MSE
 
 
 @dataclass
@@ -212,3 +213,7 @@ def check_ranges(cfg) -> None:
         raise UserError(f"--size {d.size} is out of range (8 to 512 pixels)")
     if t.checkpoint_every < 1:
         raise UserError("checkpoint_every must be at least 1")
+    gamma = getattr(getattr(cfg, "diffusion", None), "min_snr_gamma", 0.0)
+    if gamma < 0:
+        raise UserError(f"diffusion.min_snr_gamma {gamma} must be >= 0 (0 = plain MSE, 5 = the "
+                        "Min-SNR paper's value)")

@@ -71,3 +71,19 @@ def test_harmonic_init_scale_is_a_mild_shrink():
 def test_unknown_schedule_is_rejected():
     with pytest.raises(ValueError, match="cosine"):
         NoiseSchedule("sigmoid")
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_min_snr_weight_caps_easy_timesteps(prediction):
+    s = NoiseSchedule("cosine", 1000)
+    t = torch.tensor([0, 100, 500, 900, 999])
+    assert torch.equal(s.loss_weight(t, prediction, 0.0), torch.ones(5))
+    w = s.loss_weight(t, prediction, 5.0)
+    ac = s.alphas_cumprod64[t]
+    snr = ac / (1 - ac)
+    want = snr.clamp(max=5.0) / (snr if prediction == "eps" else snr + 1)
+    assert torch.allclose(w.double(), want, rtol=1e-6)
+    assert w[0] < 0.01          # nearly clean: SNR is huge, the weight small
+    assert torch.all(w <= 1.0 + 1e-6)
+    if prediction == "eps":     # noisy end: SNR < gamma -> weight 1, as plain eps-MSE
+        assert w[-1] == pytest.approx(1.0)

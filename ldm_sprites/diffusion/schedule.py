@@ -58,6 +58,18 @@ class NoiseSchedule:
         a, s = self._coef(t, x0)
         return a * noise - s * x0  # v = α ε − σ x_0 (Salimans & Ho 2022)
 
+    def loss_weight(self, t: torch.Tensor, prediction: str, min_snr_gamma: float) -> torch.Tensor:
+        """Per-sample weight of the MSE: Min-SNR-γ (Hang et al. 2023) caps the weight of easy,
+        low-noise timesteps so they stop dominating the gradient — the paper's ~3x faster
+        convergence. Expressed as the x̂_0-error weight min(SNR, γ), divided by what the plain
+        ε- (SNR) or v-MSE (SNR + 1) already weights. γ <= 0: all ones (plain MSE)."""
+        if min_snr_gamma <= 0:
+            return torch.ones(t.shape, dtype=torch.float32, device=t.device)
+        ac = self.alphas_cumprod64.to(t.device)[t]
+        snr = ac / (1 - ac)
+        w = snr.clamp(max=min_snr_gamma) / (snr if prediction == "eps" else snr + 1)
+        return w.float()
+
     def to_x0_eps(self, x_t, t, model_out, prediction: str):
         """Model output -> (x̂_0, ε̂)."""
         a, s = self._coef(t, x_t)

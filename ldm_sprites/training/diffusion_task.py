@@ -113,7 +113,10 @@ class DiffusionTask:
         x_t = self.schedule.q_sample(x0, t, noise)
         out = model(x_t, t, y, train=True, generator=generator)
         target = self.schedule.target(x0, noise, t, self.cfg.diffusion.prediction)
-        loss = F.mse_loss(out.float(), target.float())
+        per_sample = (out.float() - target.float()).pow(2).flatten(1).mean(1)
+        w = self.schedule.loss_weight(t, self.cfg.diffusion.prediction,
+                                      self.cfg.diffusion.min_snr_gamma).to(per_sample)
+        loss = (w * per_sample).mean()
         return loss, _bucket_logs(out.detach().float(), target.float(), t, self.schedule.T)
 
     @torch.no_grad()
