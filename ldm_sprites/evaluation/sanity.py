@@ -67,11 +67,16 @@ def ordered_sets(real: np.ndarray, seed: int = 0) -> tuple[np.ndarray, dict[str,
                  "pure noise": pure_noise(held, rng)}
 
 
+def set_features(extractor, real: np.ndarray, seed: int = 0):
+    """(reference features, {name: features}) of ``ordered_sets`` in ``extractor`` features."""
+    ref, sets = ordered_sets(real, seed)
+    return extractor(ref), {name: extractor(x) for name, x in sets.items()}
+
+
 def ranking(extractor, real: np.ndarray, seed: int = 0) -> dict[str, float]:
     """FD of each set of ``ordered_sets`` against the reference half, in ``extractor`` features."""
-    ref, sets = ordered_sets(real, seed)
-    f_ref = extractor(ref)
-    return {name: frechet_distance(f_ref, extractor(x)) for name, x in sets.items()}
+    f_ref, feats = set_features(extractor, real, seed)
+    return {name: frechet_distance(f_ref, f) for name, f in feats.items()}
 
 
 def violations(fds: dict[str, float]) -> list[str]:
