@@ -38,8 +38,10 @@ def latent_run(tmp_path_factory, demo_dir):
 def test_bundle_is_self_contained_fp16_and_moves(latent_run, tmp_path):
     bundled = bundle_model(latent_run, tmp_path / "b" / "model")
     files = sorted(p.relative_to(bundled).as_posix() for p in bundled.rglob("*") if p.is_file())
-    assert files == ["ae/classes.json", "ae/config.json", "ae/ema.safetensors", "classes.json",
-                     "config.json", "ema.safetensors"]
+    palette = ["palette.gpl", "palette.hex", "palette.json"]  # the training data's, kept
+    assert files == ["ae/classes.json", "ae/config.json", "ae/ema.safetensors",
+                     *(f"ae/{p}" for p in palette), "classes.json", "config.json",
+                     "ema.safetensors", *palette]
     md = load_model_dir(bundled)
     assert md.config["ae"]["path"] == "ae"
     assert all(v.dtype == torch.float16 for v in md.weights("ema").values() if v.is_floating_point())

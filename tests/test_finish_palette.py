@@ -191,3 +191,22 @@ def test_export_impossible_finishing_options_are_one_line_errors(raw_dir, tmp_pa
     res = CliRunner().invoke(cli, ["export", str(raw_dir), "--out", str(tmp_path / "o"), *args])
     assert res.exit_code == 1 and words in res.output
     assert res.output.strip().count("\n") == 0 and "Traceback" not in res.output
+
+
+def test_bundling_keeps_the_palette(tiny_model, tmp_path):
+    from ldm_sprites.bundle import bundle_model
+
+    out = bundle_model(tiny_model, tmp_path / "bundled")
+    assert all((out / name).is_file() for name in PALETTE_FILES)
+    assert from_model_dir(out).colors.tolist() == from_model_dir(tiny_model).colors.tolist()
+
+
+def test_adding_a_palette_to_an_older_model(tiny_model, demo_dir, tmp_path):
+    from ldm_sprites.finish.__main__ import main
+
+    old = tmp_path / "old"
+    shutil.copytree(list_checkpoints(tiny_model)[-1], old)
+    for name in PALETTE_FILES:
+        (old / name).unlink()
+    main(["--data", str(demo_dir), "--model", str(old)])
+    assert from_model_dir(old).colors.tolist() == from_model_dir(tiny_model).colors.tolist()
