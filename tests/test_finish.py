@@ -190,3 +190,31 @@ def test_bad_input_arrays_are_user_errors():
         finish_sprites(np.zeros((4, 4, 4), np.uint8), _info())
     with pytest.raises(UserError):
         finish_sprites(np.zeros((1, 4, 4, 4), np.float32), _info())
+
+
+def test_the_click_decorator_turns_flags_into_finish_options():
+    import click
+    from click.testing import CliRunner
+
+    from ldm_sprites.cli.finish_options import finish_options, to_finish_options
+
+    seen = {}
+
+    @click.command()
+    @click.option("--num", type=int, default=1)
+    @finish_options()
+    def cmd(num, **kwargs):
+        seen["options"] = to_finish_options(kwargs)
+        seen["rest"] = dict(kwargs, num=num)
+
+    runner = CliRunner()
+    assert runner.invoke(cmd, []).exit_code == 0
+    assert seen["options"] == FinishOptions() and seen["rest"] == {"num": 1}
+    res = runner.invoke(cmd, ["--finish", "none"])
+    assert res.exit_code == 0 and seen["options"].mode == "none"
+    res = runner.invoke(cmd, ["--max-colors", "8", "--shared-palette", "--outline", "--no-despeckle",
+                              "--alpha-threshold", "100"])
+    assert res.exit_code == 0
+    assert seen["options"] == FinishOptions("auto", None, 8, True, 100, False, True)
+    res = runner.invoke(cmd, ["--max-colors", "0"])
+    assert res.exit_code == 1 and "--max-colors 0" in res.output
