@@ -67,17 +67,30 @@ def load_pipeline(model=None, device=None, weights: str = "ema"):
 
 
 def generate(pipe, classes: list[str] | None = None, num: int = 16, seed: int = 0,
-             callback=None, batch_size: int = 64, noise=None,
+             callback=None, batch_size: int = 64, noise=None, finish=None,
              **options) -> tuple[np.ndarray, list[str]]:
     """Sample ``num`` sprites spread over ``classes`` -> ((num, H, W, 4) uint8 RGBA, class names).
 
     ``options``: sampler, steps, guidance, eta, init_noise, guidance_interval — any left out
     come from the model's saved sampling defaults, exactly as ``ldmsprites generate`` does.
+    ``finish``: a ``FinishOptions`` (default: on, in the model's palette) or ``"none"`` for the
+    raw sampler output.
     """
     labels, names = pipe.spread_labels(classes, num)
-    x = pipe.sample(labels, seed=seed, batch_size=batch_size, callback=callback, noise=noise,
-                    **options)
-    return pipe.to_rgba(x), names
+    sprites = pipe.sprites(labels, finish=finish_options(finish), seed=seed,
+                           batch_size=batch_size, callback=callback, noise=noise, **options)
+    return sprites, names
+
+
+def finish_options(finish=None):
+    """``None`` | ``"auto"`` | ``"none"`` | ``FinishOptions`` -> ``FinishOptions``."""
+    from ldm_sprites.finish import FinishOptions
+
+    if finish is None or isinstance(finish, FinishOptions):
+        return finish or FinishOptions()
+    options = FinishOptions(mode=str(finish))
+    options.validate()
+    return options
 
 
 def sprites_to_export(sprites: np.ndarray, names: list[str], seed: int | None = None) -> list[Sprite]:

@@ -118,3 +118,23 @@ def test_generate_api_demo_and_eval_draw_identical_sprites(tiny_model, demo_dir,
                               _png(tmp_path / "gen1" / f"{one}-{i:03d}.png"))
     saved = json.loads((tmp_path / "ev.json").read_text())
     assert saved["guidance_interval"] == [0.2, 8.0] and saved["eta"] == 0.7
+
+
+def test_generate_finishes_by_default_and_finish_none_is_the_raw_sampler_output(tiny_model, tmp_path):
+    pipe = api.load_pipeline(tiny_model)
+    labels, _ = pipe.spread_labels(None, 4)
+    raw = pipe.to_rgba(pipe.sample(labels, seed=5))
+    run = CliRunner()
+    for mode in ("none", "auto"):
+        res = run.invoke(cli, ["generate", "--model", str(tiny_model), "--num", "4", "--seed", "5",
+                               "--finish", mode, "--out-dir", str(tmp_path / mode)])
+        assert res.exit_code == 0, res.output
+    files = [r["file"] for r in json.loads((tmp_path / "none" / "sprites.json").read_text())["sprites"]]
+    got_raw = np.stack([_png(tmp_path / "none" / f) for f in files])
+    got_fin = np.stack([_png(tmp_path / "auto" / f) for f in files])
+    assert np.array_equal(got_raw, raw)
+    assert np.isin(got_fin[..., 3], (0, 255)).all()      # hard alpha
+    assert not np.array_equal(got_fin, raw)
+    fin, _ = api.generate(pipe, num=4, seed=5)            # the API's default is the CLI's
+    assert np.array_equal(fin, got_fin)
+    assert np.array_equal(api.generate(pipe, num=4, seed=5, finish="none")[0], raw)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ldm_sprites.cli.common import device_option
+from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 
 @click.command("demo")
@@ -18,9 +19,11 @@ from ldm_sprites.cli.common import device_option
 @click.option("--per-class", type=click.IntRange(1, 64), default=4, show_default=True)
 @click.option("--guidance", type=float, default=None, help="Guidance scale (default: the model's).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@finish_options()
 @device_option
-def demo(out_dir, model_dir, per_class, guidance, seed, device):
+def demo(out_dir, model_dir, per_class, guidance, seed, device, **finish_flags):
     """Generate sprites of every class, a reverse-process GIF, stickers and a sprite sheet."""
+    finish = to_finish_options(finish_flags)
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline, bundled_model_dir
     from ldm_sprites.export import ExportOptions, Sprite, export_sprites
     from ldm_sprites.fsutil import ensure_dir
@@ -36,8 +39,8 @@ def demo(out_dir, model_dir, per_class, guidance, seed, device):
     labels = [i % n_cls for i in range(per_class * n_cls)]
     timesteps = pipe.schedule.spaced_timesteps(pipe.sampling_options().steps)
     recorder = ReverseRecorder(pipe, max_sprites=min(n_cls, 8), timesteps=timesteps)
-    x = pipe.sample(labels, seed=seed, guidance=guidance, callback=recorder, progress=True)
-    sprites = pipe.to_rgba(x)
+    sprites = pipe.sprites(labels, finish=finish, seed=seed, guidance=guidance, callback=recorder,
+                           progress=True)
     order = sorted(range(len(labels)), key=lambda i: (labels[i], i))
     size = sprites.shape[1]
     save_png(out / "grid.png", make_grid(sprites[order], nrow=per_class,

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ldm_sprites.cli.common import device_option
+from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 
 @click.command("eval")
@@ -46,11 +47,12 @@ from ldm_sprites.cli.common import device_option
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--samples", "samples_dir", type=click.Path(file_okay=False), default=None,
               help="Also write every scored sprite here as a PNG (NNNN-class.png): look at them.")
+@finish_options()
 @device_option
 def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, label_column,
              sampler, steps,
              guidance, seed, batch_size, copy_percentile, kid_subsets, kid_subset_size, weights,
-             cache_dir, samples_dir, device):
+             cache_dir, samples_dir, device, **finish_flags):
     """Compare generated sprites with real ones: FD, KID, copies of training sprites."""
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
@@ -73,7 +75,7 @@ def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, l
     data = load_sprite_data(data_dir, spec, cache_dir=cache_dir)
     # Only what the user set: eval scores the sprites `generate` draws with the same options.
     sample_kw = {"sampler": sampler, "steps": steps, "guidance": guidance,
-                 "batch_size": batch_size}
+                 "batch_size": batch_size, "finish": to_finish_options(finish_flags)}
     used = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance).as_dict()
     result, fake, real, mem = evaluate(pipe, data, extractor, num=num, balance=balance,
                                        sample_kw=sample_kw, seed=seed, percentile=copy_percentile,
@@ -90,7 +92,7 @@ def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, l
     png = out.with_name(out.stem + "-neighbours.png")
     save_png(png, neighbours_image(fake, real, mem))
     result.update({"model": str(model_dir), "data": str(data_dir), "neighbours_png": png.name,
-                   **used})
+                   **used, "finish": sample_kw["finish"].to_json()})
     atomic_write_json(out, result)
     m = result["memorization"]
     clean = result["cleanliness"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ldm_sprites.cli.common import device_option, split_names
+from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 
 @click.command("generate")
@@ -44,11 +45,14 @@ from ldm_sprites.cli.common import device_option, split_names
               help="Use this autoencoder instead of the one recorded in the model.")
 @click.option("--weights", type=click.Choice(["ema", "model"]), default="ema", show_default=True,
               help="Sample with the EMA weights or the raw ones.")
+@finish_options()
 @device_option
 def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_noise,
              guidance_interval, seed,
-             batch_size, out_png, out_dir, scale, export_dir, gif_path, ae_dir, weights, device):
-    """Generate sprites by class name."""
+             batch_size, out_png, out_dir, scale, export_dir, gif_path, ae_dir, weights, device,
+             **finish_flags):
+    """Generate sprites by class name (finished in the model's palette unless --finish none)."""
+    finish = to_finish_options(finish_flags)
     if not (out_png or out_dir or export_dir or gif_path):
         raise click.UsageError("say where to write: --out grid.png, --out-dir DIR and/or --export DIR")
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline, bundled_model_dir
@@ -75,10 +79,10 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
         # At most ~60 frames: a 1000-step DDPM run would otherwise make a huge, slow GIF.
         callback = ReverseRecorder(pipe, max_sprites=min(num, 8), every=max(1, len(ts) // 60),
                                    timesteps=ts)
-    x = pipe.sample(labels, seed=seed, batch_size=batch_size, callback=callback, progress=True,
-                    sampler=sampler, steps=steps, guidance=guidance, eta=eta,
-                    init_noise=init_noise, guidance_interval=guidance_interval)
-    sprites = pipe.to_rgba(x)
+    sprites = pipe.sprites(labels, finish=finish, seed=seed, batch_size=batch_size,
+                           callback=callback, progress=True, sampler=sampler, steps=steps,
+                           guidance=guidance, eta=eta, init_noise=init_noise,
+                           guidance_interval=guidance_interval)
     written = []
     if out_png:
         from ldm_sprites.imageio import make_grid, save_png
@@ -99,7 +103,8 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
             save_sprite(Path(out_dir) / rec["file"], rgba)
         atomic_write_json(Path(out_dir) / "sprites.json", {
             "model": str(Path(model_dir or bundled_model_dir())), "sampler": opts.sampler,
-            "steps": opts.steps, "guidance": opts.guidance, "sprites": records})
+            "steps": opts.steps, "guidance": opts.guidance, "finish": finish.to_json(),
+            "sprites": records})
         written.append(f"{out_dir}/ ({num} PNGs)")
     if export_dir:
         from ldm_sprites.export import Sprite, export_sprites

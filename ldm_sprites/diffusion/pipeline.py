@@ -71,6 +71,7 @@ class DiffusionPipeline:
     device: torch.device
     autoencoder: object | None = None     # latent mode: has .decode(z) -> model-space pixels
     defaults: dict = field(default_factory=dict)
+    palette: object | None = None         # finish.PaletteInfo saved with the model (None: older)
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None, weights: str = "ema",
@@ -102,8 +103,10 @@ class DiffusionPipeline:
         elif ae_path:
             raise UserError(f"{md.path} is a pixel-space model and uses no autoencoder; "
                             "leave out --ae")
+        from ldm_sprites.finish import from_model_dir
+
         return cls(model, schedule, diff.get("prediction", "eps"), md.classes, md.config, dev,
-                   autoencoder, md.config.get("sample", {}))
+                   autoencoder, md.config.get("sample", {}), from_model_dir(md.path))
 
     @property
     def latent(self) -> bool:
@@ -213,3 +216,33 @@ class DiffusionPipeline:
         from ldm_sprites.data.tensors import model_to_rgba_uint8
 
         return model_to_rgba_uint8(x)
+
+    def finish(self, rgba, options=None):
+        """Pixel-exact finishing with the model's palette (``finish.FinishOptions``; None = the
+        defaults, i.e. on). ``FinishOptions(mode="none")`` returns ``rgba`` untouched."""
+        from ldm_sprites.finish import FinishOptions, finish_sprites
+
+        return finish_sprites(rgba, self.palette, options or FinishOptions())
+
+    def sprites(self, labels, *, finish=None, **kwargs):
+        """What every entry point hands to users: ``sample`` -> uint8 RGBA (N, H, W, 4) ->
+        ``finish``. ``kwargs`` go to ``sample`` (seed, batch_size, callback, sampling options)."""
+        return self.finish(self.to_rgba(self.sample(labels, **kwargs)), finish)
+
+    @torch.no_grad()
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixel model space (N, C, H, W) in [-1, 1] -> model space (latent or pixel) on the
+        pipeline's device: the inverse of ``decode`` (exact in pixel mode)."""
+        pixels = pixels.to(self.device).float()
+        return pixels if self.autoencoder is None else self.autoencoder.encode(pixels)
+
+    def denoiser(self, labels: torch.Tensor, opts: SamplingOptions) -> GuidedDenoiser:
+        """The guided ``denoiser(x_t, t) -> x̂_0`` that ``sample`` builds, for a batch of labels
+        (N,); null labels (``null_label``) or an unconditional model run without guidance."""
+        labels = torch.as_tensor(labels, dtype=torch.long)
+        guidance = opts.guidance
+        if not self.classes or bool((labels == self.null_label).all()):
+            labels, guidance = torch.full_like(labels, self.null_label), 1.0
+        return GuidedDenoiser(self.model, self.schedule, labels.to(self.device), self.null_label,
+                              guidance, self.prediction, clip_x0=self.x0_clip,
+                              interval=opts.guidance_interval)

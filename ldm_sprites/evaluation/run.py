@@ -64,8 +64,8 @@ def evaluate(pipe, data, extractor, *, num: int, balance: str, sample_kw: dict, 
     floor (``fd_real_halves``, ``fd_real_halves_ci95``); ``cleanliness`` holds the sprite
     statistics of ``evaluation.cleanliness`` for the generated and the real sprites."""
     labels = plan_labels(pipe.classes, data, num, balance)
-    x = pipe.sample(labels, seed=seed, progress=True, **sample_kw)
-    fake = pipe.to_rgba(x)
+    # sample_kw may hold finish=FinishOptions: the sprites scored are the ones users get
+    fake = pipe.sprites(labels, seed=seed, progress=True, **sample_kw)
     real = data.images.permute(0, 2, 3, 1).contiguous().numpy()
     f_fake, f_real = extractor(fake), extractor(real)
     k_mean, k_std = kid(f_fake, f_real, subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
