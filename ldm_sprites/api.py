@@ -96,3 +96,40 @@ def finish_options(finish=None):
 def sprites_to_export(sprites: np.ndarray, names: list[str], seed: int | None = None) -> list[Sprite]:
     return [Sprite(name=f"{n}-{i:03d}", rgba=s, class_name=n, seed=seed, source=f"sample #{i}")
             for i, (s, n) in enumerate(zip(sprites, names))]
+
+
+def vary(pipe, images, strength: float = 0.5, num: int = 1, classes: list[str] | None = None,
+         seed: int = 0, callback=None, batch_size: int = 64, finish=None,
+         keep_palette: bool = False, **options) -> tuple[np.ndarray, list[str]]:
+    """``num`` variations of each of ``images`` (SDEdit) -> ((len(images)·num, H, W, 4) uint8
+    RGBA, names), input by input; with ``classes``, class transfer ("this one, as fire").
+
+    ``images``: files, folders, (H, W, 4) uint8 arrays, or a list of them, fitted like training
+    data. ``strength`` 0 returns the inputs unchanged, 1 starts from pure noise (= generating).
+    ``finish`` and ``options`` as for ``generate``; ``keep_palette`` finishes in each input's own
+    colours. Names are the target classes, or the inputs' names without ``classes``.
+    """
+    from ldm_sprites.diffusion.editing import vary_sprites
+
+    r = vary_sprites(pipe, images, strength=strength, num=num, classes=classes, seed=seed,
+                     batch_size=batch_size, callback=callback, finish=finish,
+                     keep_palette=keep_palette, **options)
+    return r.sprites, r.names
+
+
+def inpaint(pipe, image, mask=None, region: str | None = None, num: int = 1,
+            classes: list[str] | None = None, seed: int = 0, jumps: int = 2,
+            jump_length: int | None = None, callback=None, batch_size: int = 64, finish=None,
+            keep_palette: bool = False, **options) -> tuple[np.ndarray, list[str]]:
+    """Redraw part of one sprite ``num`` times (RePaint) -> ((num, H, W, 4) uint8 RGBA, names).
+
+    ``mask``: a PNG of the image's size (white, or opaque on a transparent layer = redraw) or an
+    (h, w) array (non-zero = redraw); or ``region`` 'x,y,w,h'. Every pixel outside it is the
+    input's, bit for bit. ``jumps``: RePaint resampling per segment of ``jump_length`` steps.
+    """
+    from ldm_sprites.diffusion.editing import inpaint_sprites
+
+    r = inpaint_sprites(pipe, image, mask=mask, region=region, num=num, classes=classes,
+                        seed=seed, jumps=jumps, jump_length=jump_length, batch_size=batch_size,
+                        callback=callback, finish=finish, keep_palette=keep_palette, **options)
+    return r.sprites, r.names

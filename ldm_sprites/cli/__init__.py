@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "report": "ldm_sprites.cli.visual_cmd:report",
     "eval": "ldm_sprites.cli.eval_cmd:eval_cmd",
     "demo": "ldm_sprites.cli.demo_cmd:demo",
+    "vary": "ldm_sprites.cli.edit_cmd:vary",
+    "inpaint": "ldm_sprites.cli.edit_cmd:inpaint",
 }
 
 _VERBOSE = False

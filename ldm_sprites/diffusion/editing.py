@@ -1,0 +1,530 @@
+"""Editing sprites you already have: variations and class transfer (SDEdit), inpainting (RePaint).
+
+Both run the ordinary samplers (``samplers.SAMPLERS``, any of them) — no second copy of a loop:
+
+* **SDEdit** (Meng et al. 2022): encode the input, noise it to the timestep ``strength`` picks in
+  the sampler's own timestep list (``start_index``), and run the sampler from there
+  (``sample_from``). Strength 0 runs no step and returns the input; strength 1 starts from pure
+  noise at the first timestep and is exactly ``DiffusionPipeline.sample`` with the same seed. A
+  target class turns it into class transfer.
+* **RePaint** (Lugmayr et al. 2022): the known region is blended into every step through the
+  *denoiser*: ``KeepKnown`` replaces x̂_0 by the known x_0 there, so each sampler step moves the
+  known region along q(x_s | x_t, x_0) — a correctly noised copy of the input — while the model
+  draws the rest in context. Resampling jumps run the sampler in segments (the samplers' ``end``)
+  and noise each segment's result back up to its start ``jumps`` times, which lets the new
+  region and the known one agree before the noise level drops further.
+
+In latent mode the pixel mask is taken down to the latent grid (a latent cell is redrawn when
+any of its pixels is masked) and the decoded result is composited so that unmasked pixels are
+the input's, bit for bit (``composite``).
+
+Inputs go through the training data's loading and fitting (``load_inputs``); everything that can
+be wrong with them is a one-line ``UserError`` raised before any sampling.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ldm_sprites.diffusion.samplers import SAMPLERS
+from ldm_sprites.errors import UserError
+
+# --- the algorithms ---------------------------------------------------------------------------
+
+
+def check_strength(strength: float) -> float:
+    s = float(strength)
+    if not 0.0 <= s <= 1.0 or math.isnan(s):
+        raise UserError(f"--strength {strength:g} must be between 0 (keep the input) and 1 "
+                        "(start from pure noise)")
+    return s
+
+
+def start_index(n_steps: int, strength: float) -> int:
+    """Where in an ``n_steps``-long timestep list SDEdit starts: it runs the last
+    round(strength · n_steps) steps (at least one when strength > 0); ``n_steps`` = no step."""
+    s = check_strength(strength)
+    if s == 0.0:
+        return n_steps
+    return n_steps - max(1, min(n_steps, math.floor(s * n_steps + 0.5)))
+
+
+def sample_from(sampler, denoiser, x_t: torch.Tensor, schedule, timesteps, start: int = 0,
+                **kwargs) -> torch.Tensor:
+    """Run ``sampler`` (a name in ``SAMPLERS`` or one of the functions) over
+    ``timesteps[start:]`` from ``x_t``, which must be at noise level ``timesteps[start]``.
+    ``kwargs``: the samplers' ``generator``, ``callback``, ``eta`` and ``end``."""
+    fn = SAMPLERS[sampler] if isinstance(sampler, str) else sampler
+    ts = list(timesteps)[start:]
+    if not ts:
+        return x_t
+    return fn(denoiser, x_t, schedule, ts, **kwargs)
+
+
+def noise_to(schedule, x0: torch.Tensor, t: int, generator: torch.Generator) -> torch.Tensor:
+    """A draw of q(x_t | x_0) with the noise taken from ``generator`` (on the CPU, as the samplers)."""
+    eps = torch.randn(x0.shape, generator=generator).to(x0)
+    tt = torch.full((x0.shape[0],), int(t), dtype=torch.long, device=x0.device)
+    return schedule.q_sample(x0, tt, eps)
+
+
+def renoise(schedule, x_s: torch.Tensor, s: int, t: int, generator: torch.Generator) -> torch.Tensor:
+    """A draw of q(x_t | x_s) for t > s: the forward process from one noise level up to another
+    (RePaint's jump back)."""
+    a = schedule.alpha_bar(t) / schedule.alpha_bar(s)
+    eps = torch.randn(x_s.shape, generator=generator).to(x_s)
+    return math.sqrt(a) * x_s + math.sqrt(max(1.0 - a, 0.0)) * eps
+
+
+class KeepKnown:
+    """Denoiser wrapper: x̂_0 is the known ``x0`` wherever ``keep`` is true (broadcast over
+    channels), the model's prediction elsewhere. Every sampler's update then takes the known
+    region along q(x_s | x_t, x_0), and its final step returns exactly ``x0`` there."""
+
+    def __init__(self, denoiser, x0: torch.Tensor, keep: torch.Tensor):
+        self.denoiser, self.x0, self.keep = denoiser, x0, keep
+
+    def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        return torch.where(self.keep, self.x0, self.denoiser(x, t))
+
+
+def repaint_segments(timesteps, jumps: int, jump_length: int) -> list[tuple[list[int], int, int]]:
+    """RePaint's schedule as sampler segments: (timesteps, end, repeats). Each segment of
+    ``jump_length`` steps runs, then is noised back to its first timestep and run again, 1 +
+    ``jumps`` times in all; the last segment (ending in clean data) runs once."""
+    ts = list(timesteps)
+    length = max(1, int(jump_length))
+    out = []
+    for i in range(0, len(ts), length):
+        end = ts[i + length] if i + length < len(ts) else -1
+        out.append((ts[i:i + length], end, 1 + (max(0, int(jumps)) if end >= 0 else 0)))
+    return out
+
+
+def executed_timesteps(timesteps, jumps: int, jump_length: int) -> list[int]:
+    """Every timestep the RePaint run denoises at, in order (for progress and reverse GIFs)."""
+    return [t for seg, _, reps in repaint_segments(timesteps, jumps, jump_length)
+            for _ in range(reps) for t in seg]
+
+
+def repaint(sampler, denoiser, x: torch.Tensor, schedule, timesteps, x0: torch.Tensor,
+            keep: torch.Tensor, *, jumps: int = 2, jump_length: int = 5, generator=None,
+            callback=None, eta: float = 0.0) -> torch.Tensor:
+    """Inpaint with any sampler: ``x`` is at ``timesteps[0]``; ``x0``/``keep`` the known data
+    and where it is known. ``callback`` sees one running step count over all segments."""
+    den = KeepKnown(denoiser, x0, keep)
+    done = [0]
+
+    def cb(i, x_t, x0_pred):
+        if callback is not None:
+            callback(done[0], x_t, x0_pred)
+        done[0] += 1
+
+    for seg, end, reps in repaint_segments(timesteps, jumps, jump_length):
+        start = x
+        for r in range(reps):
+            if r:
+                start = renoise(schedule, x, end, seg[0], generator)
+            x = sample_from(sampler, den, start, schedule, seg, generator=generator, callback=cb,
+                            eta=eta, end=end)
+    return x
+
+
+# --- inputs: sprites and masks ------------------------------------------------------------------
+
+
+@dataclass
+class EditInput:
+    """One input sprite: its name, the file's pixels and the fitted (model-size) pixels."""
+
+    name: str
+    original: np.ndarray    # (h, w, 4) uint8 as read
+    fitted: np.ndarray      # (S, S, 4) uint8 as the model sees it (training's fitting)
+
+
+def _spec(pipe) -> dict:
+    d = pipe.config.get("data", {})
+    return {"size": int(d.get("size", pipe.noise_shape[-1])), "channels": int(d.get("channels", 4)),
+            "background": d.get("background", "#ffffff")}
+
+
+def fit_input(rgba: np.ndarray, size: int, name: str) -> np.ndarray:
+    """Training's fitting (crop/pad into the square, centred), refusing what only resampling
+    could fit: a resized sprite is not the sprite any more, and inpainting could not keep its
+    pixels."""
+    from ldm_sprites.data.images import fit_square
+
+    ys, xs = np.nonzero(rgba[..., 3])
+    if len(ys) == 0:
+        raise UserError(f"{name} is fully transparent: nothing to edit")
+    h, w = rgba.shape[:2]
+    ch, cw = int(ys.max() - ys.min()) + 1, int(xs.max() - xs.min()) + 1
+    if (h > size or w > size) and (ch > size or cw > size):
+        raise UserError(f"{name}: its visible content is {cw}x{ch} pixels but this model draws "
+                        f"{size}x{size} sprites; crop or scale it to fit {size}x{size} first")
+    return fit_square(rgba, size, "nearest")
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from ldm_sprites.data.images import ImageDecodeError, load_rgba
+
+    try:
+        return load_rgba(path)
+    except ImageDecodeError as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+
+
+def _expand(sources) -> list:
+    from ldm_sprites.data.images import is_image_file
+
+    if isinstance(sources, (str, Path, np.ndarray, EditInput)):
+        sources = [sources]
+    out = []
+    for src in sources:
+        if isinstance(src, (np.ndarray, EditInput)):
+            out.append(src)
+            continue
+        p = Path(src)
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and is_image_file(f))
+            if not files:
+                raise UserError(f"{p} holds no images (PNG, JPEG, GIF, WebP, BMP)")
+            out.extend(files)
+        elif not p.exists():
+            raise UserError(f"{p} does not exist")
+        else:
+            out.append(p)
+    if not out:
+        raise UserError("no input sprites given")
+    return out
+
+
+def load_inputs(pipe, sources) -> list[EditInput]:
+    """Sprites from files, folders (their images, sorted), (h, w, 4) uint8 arrays or
+    ``EditInput``s (kept as they are), fitted the
+    way training fits them; 3-channel models get them composited on the training background."""
+    from ldm_sprites.data.images import composite_on, parse_color
+
+    spec = _spec(pipe)
+    inputs = []
+    for i, src in enumerate(_expand(sources)):
+        if isinstance(src, EditInput):  # already loaded and fitted (the CLI checks first)
+            inputs.append(src)
+            continue
+        if isinstance(src, np.ndarray):
+            name, rgba = f"sprite-{i:03d}", np.asarray(src)
+            if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[-1] != 4:
+                raise UserError(f"input {i} must be an (H, W, 4) uint8 RGBA array, got "
+                                f"{rgba.dtype} {tuple(rgba.shape)}")
+        else:
+            name, rgba = Path(src).stem, _read_image(Path(src))
+        fitted = fit_input(rgba, spec["size"], name if isinstance(src, np.ndarray) else str(src))
+        if spec["channels"] == 3:
+            fitted = composite_on(fitted, parse_color(spec["background"]))
+        inputs.append(EditInput(name, rgba, fitted))
+    return inputs
+
+
+def to_model(pipe, rgba: np.ndarray) -> torch.Tensor:
+    """(N, S, S, 4) uint8 -> model-space pixels (N, C, S, S), as training converts them."""
+    from ldm_sprites.data.tensors import rgba_uint8_to_model
+
+    return rgba_uint8_to_model(torch.from_numpy(np.ascontiguousarray(rgba)).permute(0, 3, 1, 2),
+                               _spec(pipe)["channels"])
+
+
+def parse_region(text: str, width: int, height: int) -> np.ndarray:
+    """'x,y,w,h' (pixels of the input image, origin top left) -> (height, width) bool mask."""
+    try:
+        x, y, w, h = (int(v) for v in str(text).split(","))
+    except ValueError:
+        raise UserError(f"--region '{text}' must be four whole numbers x,y,w,h "
+                        "(pixels, origin top left)") from None
+    if w < 1 or h < 1 or x < 0 or y < 0 or x + w > width or y + h > height:
+        raise UserError(f"--region {x},{y},{w},{h} does not lie inside the {width}x{height} "
+                        "sprite (need w, h >= 1 and x + w, y + h within it)")
+    mask = np.zeros((height, width), bool)
+    mask[y:y + h, x:x + w] = True
+    return mask
+
+
+def read_mask(source, width: int, height: int) -> np.ndarray:
+    """A mask file or array -> (height, width) bool, True = redraw. Files: an image with
+    transparency marks the region with its opaque pixels (paint it on a transparent layer);
+    an opaque one with its white pixels (black/white mask). Arrays: non-zero = redraw."""
+    if isinstance(source, np.ndarray):
+        arr, name = np.asarray(source), "the mask"
+        mask = arr > (127 if arr.dtype == np.uint8 else 0)
+        if mask.ndim == 3:
+            mask = mask.any(-1)
+    else:
+        name = str(source)
+        rgba = _read_image(Path(source))
+        alpha = rgba[..., 3]
+        if (alpha < 255).any():
+            mask = alpha >= 128
+        else:
+            luma = rgba[..., :3].astype(np.int32) @ np.array([299, 587, 114])
+            mask = luma >= 128 * 1000
+    if mask.shape != (height, width):
+        raise UserError(f"{name} is {mask.shape[1] if mask.ndim > 1 else '?'}x{mask.shape[0]} "
+                        f"pixels but the sprite is {width}x{height}; the mask must have the "
+                        "sprite's size")
+    return mask
+
+
+def fit_mask(mask: np.ndarray, inp: EditInput, name: str = "the mask") -> np.ndarray:
+    """A mask of the input's size -> (S, S) bool on the fitted sprite, moved exactly as
+    ``fit_input`` moved the pixels; refuses an empty or a full mask."""
+    from ldm_sprites.data.images import fit_square
+
+    if not mask.any():
+        raise UserError(f"{name} selects no pixels: nothing to inpaint (white, or opaque, "
+                        "pixels mark the region to redraw)")
+    if mask.all():
+        raise UserError(f"{name} covers the whole sprite: that is generating from scratch; "
+                        "use 'ldmsprites generate' (or 'vary --strength 1')")
+    # Carry the mask in the colour channels of a copy of the sprite: fit_square then crops and
+    # pads it with the sprite's own geometry (nearest, never resampled: fit_input checked).
+    carrier = np.dstack([mask.astype(np.uint8) * 255] * 3 + [inp.original[..., 3]])
+    size = inp.fitted.shape[0]
+    fitted = fit_square(carrier, size, "nearest")[..., 0] >= 128
+    if not fitted.any():
+        raise UserError(f"{name} selects only pixels outside the part of {inp.name} the model "
+                        f"sees ({size}x{size} around its visible pixels): nothing to inpaint")
+    return fitted
+
+
+# --- running edits on a pipeline ----------------------------------------------------------------
+
+
+def _labels(pipe, class_names, num: int) -> tuple[list[int], list[str] | None]:
+    """Labels for ``num`` outputs: spread over ``class_names``, or the null class (no guidance)."""
+    if class_names:
+        return pipe.spread_labels(list(class_names), num)
+    return [pipe.null_label] * num, None
+
+
+def _run_batches(pipe, n: int, batch_size: int, steps: int, progress: bool, desc: str,
+                 callback, run_batch) -> torch.Tensor:
+    """``run_batch(slice, callback) -> model-space x_0`` over ``n`` rows in batches, decoded to
+    pixels on the CPU; ``callback`` sees the first batch only (as in ``sample``)."""
+    bar = None
+    n_batches = math.ceil(n / batch_size)
+    if progress:
+        from ldm_sprites.console import progress as pbar
+
+        bar = pbar(total=n_batches * steps, desc=desc, unit="step", leave=False)
+    outs = []
+    for b in range(n_batches):
+        def cb(i, x_t, x0, _first=(b == 0)):
+            if bar is not None:
+                bar.update(1)
+            if callback is not None and _first:
+                callback(i, x_t, x0)
+
+        outs.append(pipe.decode(run_batch(slice(b * batch_size, (b + 1) * batch_size), cb)).cpu())
+    if bar is not None:
+        bar.close()
+    return torch.cat(outs)
+
+
+@torch.no_grad()
+def vary_model(pipe, pixels: torch.Tensor, labels, strength: float, *, seed: int = 0,
+               batch_size: int = 64, callback=None, progress: bool = False,
+               **options) -> torch.Tensor:
+    """SDEdit on model-space pixels (N, C, S, S), one label per row -> pixels (N, C, S, S).
+
+    ``options`` as for ``DiffusionPipeline.sample`` (unset ones from the model's defaults).
+    """
+    opts = pipe.sampling_options(**options)
+    ts = pipe.schedule.spaced_timesteps(opts.steps)
+    start = start_index(len(ts), strength)
+    if start == len(ts):
+        return pixels.clone()
+    labels = torch.as_tensor(labels, dtype=torch.long)
+    gen = torch.Generator().manual_seed(int(seed))
+    scale = 1.0
+    if start == 0 and opts.init_noise == "harmonic":
+        scale = pipe.schedule.harmonic_init_scale(ts)
+
+    def run_batch(sl, cb):
+        z0 = pipe.encode(pixels[sl])
+        if start == 0:  # pure noise, drawn as generation draws it: strength 1 = generating
+            x = (torch.randn(z0.shape, generator=gen) * scale).to(z0)
+        else:
+            x = noise_to(pipe.schedule, z0, ts[start], gen)
+        return sample_from(opts.sampler, pipe.denoiser(labels[sl], opts), x, pipe.schedule, ts,
+                           start, generator=gen, callback=cb, eta=opts.eta)
+
+    return _run_batches(pipe, len(pixels), batch_size, len(ts) - start, progress,
+                        f"varying ({opts.sampler}, {len(ts) - start}/{len(ts)} steps)", callback,
+                        run_batch)
+
+
+def latent_keep(pipe, keep_px: torch.Tensor) -> torch.Tensor:
+    """(N, 1, S, S) bool known pixels -> the known cells of the model's grid: in latent mode a
+    cell is redrawn when any pixel it covers is."""
+    if not pipe.latent:
+        return keep_px
+    redo = F.adaptive_max_pool2d((~keep_px).float(), pipe.noise_shape[-1])
+    return redo == 0
+
+
+@torch.no_grad()
+def inpaint_model(pipe, pixels: torch.Tensor, keep_px: torch.Tensor, labels, *, seed: int = 0,
+                  jumps: int = 2, jump_length: int | None = None, batch_size: int = 64,
+                  callback=None, progress: bool = False, **options) -> torch.Tensor:
+    """RePaint on model-space pixels (N, C, S, S) with known pixels ``keep_px`` (N, 1, S, S)
+    -> decoded pixels (N, C, S, S); composite with ``composite`` to keep the input exactly."""
+    opts = pipe.sampling_options(**options)
+    ts = pipe.schedule.spaced_timesteps(opts.steps)
+    length = jump_length or default_jump_length(len(ts))
+    if jumps < 0 or length < 1:
+        raise UserError(f"--jumps {jumps} must be >= 0 and the jump length >= 1")
+    labels = torch.as_tensor(labels, dtype=torch.long)
+    keep = latent_keep(pipe, keep_px.bool())
+    gen = torch.Generator().manual_seed(int(seed))
+
+    def run_batch(sl, cb):
+        z0 = pipe.encode(pixels[sl])
+        k = keep[sl].to(z0.device)
+        known = noise_to(pipe.schedule, z0, ts[0], gen)  # the input at the first noise level
+        x = torch.where(k, known, torch.randn(z0.shape, generator=gen).to(z0))
+        return repaint(opts.sampler, pipe.denoiser(labels[sl], opts), x, pipe.schedule, ts, z0, k,
+                       jumps=jumps, jump_length=length, generator=gen, callback=cb, eta=opts.eta)
+
+    n_steps = len(executed_timesteps(ts, jumps, length))
+    return _run_batches(pipe, len(pixels), batch_size, n_steps, progress,
+                        f"inpainting ({opts.sampler}, {n_steps} steps)", callback, run_batch)
+
+
+def default_jump_length(n_steps: int) -> int:
+    """Five segments over the run (RePaint uses 10 steps of 250; ours are fewer and longer)."""
+    return max(1, math.ceil(n_steps / 5))
+
+
+def composite(generated: np.ndarray, inputs: np.ndarray, redo: np.ndarray) -> np.ndarray:
+    """Generated pixels where ``redo`` (N, S, S), the input's bytes everywhere else."""
+    return np.where(redo[..., None], generated, inputs)
+
+
+# --- finishing ------------------------------------------------------------------------------------
+
+
+def input_palette(rgba: np.ndarray, name: str = "the input"):
+    """The input sprite's own colours as a ``PaletteInfo`` (clustered only past 256 colours)."""
+    from ldm_sprites.finish.palette import PaletteInfo, alpha_threshold_for, cluster_colors
+    from ldm_sprites.finish.palette_files import MAX_PALETTE
+    from ldm_sprites.finish.snap import unique_colors
+
+    threshold = alpha_threshold_for(rgba[..., 3])
+    rgb = rgba[..., :3][rgba[..., 3] >= threshold]
+    colors, inverse = unique_colors(rgb)
+    if len(colors) > MAX_PALETTE:
+        colors, _ = cluster_colors(rgb)
+    else:
+        colors = colors[np.argsort(-np.bincount(inverse, minlength=len(colors)), kind="stable")]
+    return PaletteInfo(colors, threshold, None, None, f"{name}'s own colours")
+
+
+def finish_edits(sprites: np.ndarray, sources: list[EditInput], owner: list[int], *,
+                 options=None, palette_info=None, keep_palette: bool = False) -> np.ndarray:
+    """The finishing stage on edited sprites, as ``generate`` finishes: ``options`` a
+    ``FinishOptions``, 'auto' or None (on) or 'none' (raw pixels); the palette is the model's
+    ``palette_info``, or with ``keep_palette`` each input's own colours."""
+    from ldm_sprites.finish import FinishOptions, finish_sprites
+
+    if options is None or isinstance(options, str):
+        options = FinishOptions(mode=options or "auto")
+        options.validate()
+    if keep_palette:
+        if options.palette is not None:
+            raise UserError("use either --keep-palette (the input's colours) or --palette, not both")
+        options = replace(options, mode="auto")
+        out = sprites.copy()
+        for j, inp in enumerate(sources):
+            rows = [i for i, o in enumerate(owner) if o == j]
+            if rows:
+                out[rows] = finish_sprites(sprites[rows], input_palette(inp.fitted, inp.name),
+                                           options)
+        return out
+    return finish_sprites(sprites, palette_info, options)
+
+
+# --- the two edits, sprites in and sprites out ----------------------------------------------------
+
+
+def _palette(pipe, palette_info):
+    """The palette to finish in: the caller's, else the one the pipeline loaded with the model."""
+    return palette_info if palette_info is not None else getattr(pipe, "palette", None)
+
+
+@dataclass
+class EditResult:
+    sprites: np.ndarray          # (M, S, S, 4) uint8 RGBA outputs
+    names: list[str]             # class (or input) name of each output
+    owner: list[int]             # which input each output came from
+    inputs: list[EditInput]
+    redo: np.ndarray | None = None   # inpainting: (S, S) bool, the redrawn pixels
+
+
+def vary_sprites(pipe, sources, strength: float = 0.5, num: int = 1, classes=None, seed: int = 0,
+                 batch_size: int = 64, callback=None, progress: bool = False, finish=None,
+                 palette_info=None, keep_palette: bool = False, **options) -> EditResult:
+    """``num`` variations of each input (SDEdit); with ``classes``, class transfer."""
+    check_strength(strength)
+    inputs = load_inputs(pipe, sources)
+    labels, names = _labels(pipe, classes, num)
+    pipe.sampling_options(**options)  # bad options fail before any work
+    owner = [j for j in range(len(inputs)) for _ in range(num)]
+    fitted = np.stack([inp.fitted for inp in inputs])
+    x = vary_model(pipe, to_model(pipe, fitted[owner]), labels * len(inputs), strength, seed=seed,
+                   batch_size=batch_size, callback=callback, progress=progress, **options)
+    if strength == 0:  # nothing was generated: the inputs, byte for byte, unfinished
+        sprites = fitted[owner].copy()
+    else:
+        sprites = finish_edits(pipe.to_rgba(x), inputs, owner, options=finish,
+                               palette_info=_palette(pipe, palette_info),
+                               keep_palette=keep_palette)
+    out_names = (names * len(inputs)) if names else [inputs[o].name for o in owner]
+    return EditResult(sprites, out_names, owner, inputs)
+
+
+def inpaint_sprites(pipe, source, mask=None, region: str | None = None, num: int = 1,
+                    classes=None, seed: int = 0, jumps: int = 2, jump_length: int | None = None,
+                    batch_size: int = 64, callback=None, progress: bool = False, finish=None,
+                    palette_info=None, keep_palette: bool = False, **options) -> EditResult:
+    """``num`` inpaintings of one input: ``mask`` (file or array of the input's size; True/white/
+    opaque = redraw) or ``region`` 'x,y,w,h'. Unmasked pixels stay the input's, bit for bit."""
+    if (mask is None) == (region is None):
+        raise UserError("give the region to redraw: --mask MASK.png or --region x,y,w,h (one)")
+    inputs = load_inputs(pipe, source)
+    if len(inputs) != 1:
+        raise UserError(f"inpaint takes one sprite, got {len(inputs)}")
+    inp = inputs[0]
+    h, w = inp.original.shape[:2]
+    if region is not None:
+        raw, what = parse_region(region, w, h), f"--region {region}"
+    else:
+        raw = read_mask(mask, w, h)
+        what = "the mask" if isinstance(mask, np.ndarray) else str(mask)
+    redo = fit_mask(raw, inp, what)
+    labels, names = _labels(pipe, classes, num)
+    pipe.sampling_options(**options)
+    fitted = np.repeat(inp.fitted[None], num, 0)
+    keep_px = torch.from_numpy(~redo)[None, None].expand(num, 1, *redo.shape)
+    x = inpaint_model(pipe, to_model(pipe, fitted), keep_px, labels, seed=seed, jumps=jumps,
+                      jump_length=jump_length, batch_size=batch_size, callback=callback,
+                      progress=progress, **options)
+    owner = [0] * num
+    sprites = finish_edits(pipe.to_rgba(x), inputs, owner, options=finish,
+                           palette_info=_palette(pipe, palette_info), keep_palette=keep_palette)
+    sprites = composite(sprites, fitted, np.repeat(redo[None], num, 0))
+    return EditResult(sprites, names or [inp.name] * num, owner, inputs, redo)
