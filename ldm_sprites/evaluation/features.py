@@ -49,8 +49,8 @@ def _same_pad(x: torch.Tensor, k: int, stride: int) -> torch.Tensor:
 
 
 class EfficientNetLite0:
-    """EfficientNet-Lite0 (Tan & Le 2019; the "Lite" variant: ReLU6, no squeeze-excitation), as
-    a list of (conv weight, bias, stride, groups) with batch norm folded into the convs."""
+    """EfficientNet-Lite0 (Tan & Le 2019; the "Lite" variant: ReLU6, no squeeze-excitation) as
+    plain (weight, bias) pairs, batch norm folded into the convolutions; inference only."""
 
     # (expansion, kernel, stride of the first block, blocks, output channels) per stage
     STAGES = ((1, 3, 1, 1, 16), (6, 3, 2, 2, 24), (6, 5, 2, 2, 40), (6, 3, 2, 3, 80),
@@ -126,7 +126,7 @@ class EfficientNetFeatures:
 
     name = "efficientnet"
     # 32 px sprites become 4x4-pixel blocks, 64 px ones 2x2; at the training resolution (224)
-    # the blocks grow so large that noisy sprites scored better than clean ones (docs/benchmarks.md)
+    # heavier noise scored better than lighter noise on the demo set (docs/benchmarks.md)
     RES = 128
 
     def __init__(self, batch_size: int = 64):
