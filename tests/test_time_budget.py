@@ -165,6 +165,32 @@ def test_trainer_stops_on_budget_with_a_checkpoint_and_resume_continues(demo_dir
               time_budget=15.0, clock=clock)
 
 
+def test_the_end_of_the_run_is_rehearsed_and_its_time_kept_free(demo_dir, tmp_path):
+    from ldm_sprites.modeldir import load_model_dir
+    from ldm_sprites.training.trainer import train
+
+    clock = FakeClock()
+    cfg = _cfg(tmp_path, steps=5, sample_every=1000)
+    task = _budget_task(cfg, demo_dir, clock, 0.25)
+    grids = []
+
+    def preview(ema_model, step, path):   # a sample grid that takes 2 s
+        clock.t += 2.0
+        grids.append(step)
+    task.preview = preview
+    result = train(task, cfg.train, tmp_path / "run", time_budget=20.0, clock=clock)
+    # planned at step 10 (2.5 s), rehearsed there (+2 s), then 54 steps of 0.25 s leave 2 s free
+    assert grids == [10, 64] and result["step"] == 64
+    assert load_model_dir(tmp_path / "run").train_state()["elapsed_s"] == pytest.approx(20.0)
+
+    clock2 = FakeClock()
+    short = _budget_task(cfg, demo_dir, clock2, 1.0)
+    short.preview = lambda *a: grids.append("late")
+    result = train(short, _cfg(tmp_path, steps=5, sample_every=1000).train, tmp_path / "short",
+                   time_budget=5.0, clock=clock2)
+    assert result["step"] == 5 and "late" not in grids   # no untimed grid past the budget
+
+
 def test_the_autoencoder_lr_decay_follows_the_planned_total():
     from ldm_sprites.autoencoder.config import AEConfig
     from ldm_sprites.autoencoder.task import AutoencoderTask

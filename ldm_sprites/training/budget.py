@@ -2,7 +2,9 @@
 
 The trainer runs ``WARMUP_STEPS`` steps that are not timed (allocation, first-call costs), times
 the next ``MEASURE_STEPS``, and sets the run's total step count so that the last step and the
-final checkpoint end when the budget does. Everything that depends on the total (the LR schedule's
+final checkpoint end when the budget does. Right after that plan it writes a checkpoint and a
+sample grid once, to time what the end of the run will cost, and plans again keeping that time
+free (a budget that runs out before then ends without a final grid). Everything that depends on the total (the LR schedule's
 decay, the EMA horizon, the progress bar, the final checkpoint and sample grid) follows that
 number. At every log step it re-checks the projection with the throughput measured since the
 plan (checkpoints and sample grids included) and re-plans when it would miss by more than
@@ -54,7 +56,9 @@ def parse_duration(text: str, option: str = "--time-budget") -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Seconds -> '30 min', '2 h', '1 h 30 min', '90 s'."""
+    """Seconds -> '30 min', '2 h', '1 h 30 min', '90 s', '0.4 s'."""
+    if seconds < 10:
+        return f"{seconds:.1f} s".replace(".0 s", " s")
     seconds = int(round(seconds))
     if seconds < 120 and seconds % 60:
         return f"{seconds} s"
@@ -123,6 +127,21 @@ class BudgetPlanner:
             return None
         s0, e0 = self.t_measure
         return (elapsed - e0) / (step - s0)
+
+    def exclude(self, seconds: float) -> None:
+        """``seconds`` just spent on a one-off (the rehearsed final checkpoint) do not count
+        towards the per-step rate."""
+        if self.t_measure is not None:
+            self.t_measure = (self.t_measure[0], self.t_measure[1] + seconds)
+        if self._prev is not None:
+            self._prev = (self._prev[0], self._prev[1] + seconds)
+
+    def replan(self, step: int, elapsed: float) -> int:
+        """Plan again now (after ``reserve`` changed)."""
+        rate = self.seconds_per_step(step, elapsed)
+        if rate:
+            self.total = max(step, plan_total(step, elapsed, self.budget, rate, self.reserve))
+        return self.total
 
     def observe(self, step: int, elapsed: float, check: bool = False) -> int | None:
         """``check``: a log step, where the projection is compared with the budget."""

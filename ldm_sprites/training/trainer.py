@@ -315,7 +315,7 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, accelerator, stop_afte
         bar.set_postfix(loss=f"{values.get('loss', float('nan')):.4f}")
         return record
 
-    def follow_plan(new_total: int) -> None:
+    def follow_plan(new_total: int, at_elapsed: float, why: str = "") -> None:
         """Adopt a (re-)planned step total: schedule, EMA horizon and progress bar follow it."""
         nonlocal total, planned_once
         from ldm_sprites.training.budget import (MIN_EMA_HORIZON_SHARE, MIN_WARMUP_SHARE,
@@ -330,14 +330,14 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, accelerator, stop_afte
             cfg.ema_decay = ema.decay = round(1.0 - 1.0 / horizon, 6)
         bar.total = total
         bar.refresh()
-        rate = planner.seconds_per_step(step, planner_elapsed)
+        rate = planner.seconds_per_step(step, at_elapsed)
         img_s = task_batch * world / rate if rate else 0.0
         if accelerator.is_main_process:
             info(plan_message(total, planner.budget, img_s, planner.start_step) if first else
-                 f"time budget: re-planned to ~{total:,} steps ({img_s:,.0f} img/s now)")
+                 f"time budget: re-planned to ~{total:,} steps ({why or f'{img_s:,.0f} img/s now'})")
 
     task_batch = getattr(task, "batch_size", 0)
-    planned_once = False
+    planned_once = rehearsed = False
     planner_elapsed = 0.0
     ckpt_cost = 0.0
     stopping = False
@@ -367,7 +367,7 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, accelerator, stop_afte
                 if planned is None:
                     total = max(total, step + 1)   # still measuring: keep going
                 elif planned != total or not planned_once:
-                    follow_plan(planned)
+                    follow_plan(planned, planner_elapsed)
             if check_grads and isinstance(grad_norm, torch.Tensor):
                 logs = {**logs, "grad_norm": grad_norm}  # summed like the loss: no sync per step
             for k, v in {"loss": loss, **logs}.items():
@@ -382,14 +382,35 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, accelerator, stop_afte
                        or step == stop_after)
             if step % cfg.log_every == 0 or at_ckpt:
                 last_logged = flush_log(step) or last_logged
-            t_ckpt = clock()
-            if cfg.sample_every and (step % cfg.sample_every == 0 or step == total) \
-                    and accelerator.is_main_process and hasattr(task, "preview"):
-                task.preview(ema.model, step, run_dir / "samples" / f"step-{step:08d}.png")
-            if at_ckpt:
-                save_checkpoint(step)
-                # what the final checkpoint (and grid) will cost, kept free by a time budget
-                ckpt_cost = _sync_float(accelerator, clock() - t_ckpt)
+            # Under a time budget the sample grid and checkpoint that end the run are rehearsed
+            # once, right after the plan, so that the plan keeps their time free; a grid that
+            # was never timed is left out at the end rather than run past the budget.
+            rehearse = planner is not None and planned_once and not rehearsed and step < total
+            grid = bool(cfg.sample_every) and hasattr(task, "preview") and (
+                step % cfg.sample_every == 0 or step == total or rehearse)
+            if grid and planner is not None and step == total and not rehearsed:
+                grid = False
+                if accelerator.is_main_process:
+                    info("time budget: no sample grid at the end (the budget ran out before one "
+                         "could be timed); ldmsprites generate draws one")
+            if at_ckpt or rehearse or grid:
+                t_ckpt = clock()
+                if grid and accelerator.is_main_process:
+                    task.preview(ema.model, step, run_dir / "samples" / f"step-{step:08d}.png")
+                if at_ckpt or rehearse:
+                    save_checkpoint(step)
+                cost = _sync_float(accelerator, clock() - t_ckpt)
+                if (at_ckpt or rehearse) and (grid or not cfg.sample_every):
+                    ckpt_cost = cost   # what the run's end costs, kept free by a time budget
+                if rehearse:
+                    rehearsed = True
+                    planner.reserve = ckpt_cost
+                    planner.exclude(cost)   # a one-off: not part of the per-step rate
+                    now = elapsed()
+                    new_total = planner.replan(step, now)
+                    if new_total != total:
+                        follow_plan(new_total, now, f"the end's checkpoint and sample grid take "
+                                                    f"{format_duration(cost)}")
             if stopping:
                 break
     bar.close()
