@@ -58,3 +58,12 @@ def test_slerp_endpoints_and_norm():
     torch.testing.assert_close(slerp(a, b, 1.0), b, atol=1e-5, rtol=1e-5)
     mid = slerp(a, b, 0.5)
     assert mid.norm() > 0.9 * min(a.norm(), b.norm())  # slerp keeps the norm; lerp would shrink it
+
+
+def test_edit_sprites(tiny_model, demo_dir, tmp_path):
+    sprite = sorted((demo_dir / "images").glob("grass-*.png"))[0]
+    out = _run("edit_sprites.py", sprite, "--model", tiny_model, "--to-class", "fire", "--num", 2,
+               "--steps", 3, "--out", tmp_path / "e.png")
+    assert "5 rows of 2 edits" in out
+    # 5 rows (3 strengths, inpainted, class transfer) x (input + 2) of 16 px sprites at x4
+    assert Image.open(tmp_path / "e.png").size == (3 * 64 + 4, 5 * 64 + 6)
