@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "demo": "ldm_sprites.cli.demo_cmd:demo",
     "vary": "ldm_sprites.cli.edit_cmd:vary",
     "inpaint": "ldm_sprites.cli.edit_cmd:inpaint",
+    "studio": "ldm_sprites.cli.studio_cmd:studio",
 }
 
 _VERBOSE = False
