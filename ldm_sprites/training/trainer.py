@@ -317,7 +317,7 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, accelerator, stop_afte
 
     def follow_plan(new_total: int, at_elapsed: float, why: str = "") -> None:
         """Adopt a (re-)planned step total: schedule, EMA horizon and progress bar follow it."""
-        nonlocal total, planned_once
+        nonlocal total, planned_once, told
         from ldm_sprites.training.budget import (MIN_EMA_HORIZON_SHARE, MIN_WARMUP_SHARE,
                                                  plan_message)
         first, planned_once = not planned_once, True
@@ -332,12 +332,15 @@ def _train_locked(task, cfg, run_dir: Path, resume: bool, accelerator, stop_afte
         bar.refresh()
         rate = planner.seconds_per_step(step, at_elapsed)
         img_s = task_batch * world / rate if rate else 0.0
-        if accelerator.is_main_process:
+        # say so on the first plan and when the total moved by 5 % since it was last said
+        if accelerator.is_main_process and (first or why or abs(total - told) > 0.05 * told):
+            told = total
             info(plan_message(total, planner.budget, img_s, planner.start_step) if first else
                  f"time budget: re-planned to ~{total:,} steps ({why or f'{img_s:,.0f} img/s now'})")
 
     task_batch = getattr(task, "batch_size", 0)
     planned_once = rehearsed = False
+    told = 0   # the step total the user was last told
     planner_elapsed = 0.0
     ckpt_cost = 0.0
     stopping = False
