@@ -222,8 +222,9 @@ def _decode_to_cache(cache_file: Path, files, labels, layout: str, spec: DataSpe
                 out = create_safetensors(tmp, {"images": (np.uint8, (len(kept), 4, *shape)),
                                                "labels": (np.int64, (len(kept),))},
                                          metadata={"classes": json.dumps(classes), "layout": layout})
-                for i in range(0, len(kept), 4096):
-                    out["images"][i:i + 4096] = buf[i:i + 4096]
+                n = len(kept)   # unreadable files leave the scratch map's last slots unused
+                for i in range(0, n, 4096):
+                    out["images"][i:min(i + 4096, n)] = buf[i:min(i + 4096, n)]
                 out["labels"][:] = label_ids.numpy()
                 for arr in out.values():
                     if isinstance(arr, np.memmap):
