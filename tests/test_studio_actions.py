@@ -61,6 +61,8 @@ def test_refinish_equals_generating_with_those_options(model, result):
     res = actions.refinish(actions.Result(result.raw, result.names, 3, result.sprites,
                                           model=result.model), fin)
     np.testing.assert_array_equal(res.sprites, want)
+    # number boxes send 0 for "blank": the model's/data's value, not an invalid threshold
+    assert actions.finish_from("auto", 0, False, 0) == actions.finish_from("auto")
     raw = actions.refinish(res, actions.finish_from("none"))
     np.testing.assert_array_equal(raw.sprites, result.raw)
 

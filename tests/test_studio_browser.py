@@ -118,9 +118,12 @@ def _status(page) -> str:
 
 
 def _wait_status(page, text: str) -> str:
-    page.wait_for_function(
-        "t => (document.querySelector('#status')?.innerText || '').includes(t)", arg=text,
-        timeout=WAIT_MS)
+    try:
+        page.wait_for_function(
+            "t => (document.querySelector('#status')?.innerText || '').includes(t)", arg=text,
+            timeout=WAIT_MS)
+    except sync_api.TimeoutError:
+        raise AssertionError(f"waited for {text!r} in the status; it says {_status(page)!r}")
     return _status(page)
 
 
@@ -138,13 +141,18 @@ def _set_number(page, elem_id: str, value) -> None:
     box.press("Tab")
 
 
-def _generate(page, expect: int) -> float:
-    """Click Generate, wait for ``expect`` gallery images and the status line; seconds taken."""
+def _generate(page, expect: int, seed: int) -> float:
+    """Set the seed, click Generate, wait until the page shows ``expect`` decoded gallery
+    images of this request (the status names the seed); returns the seconds taken."""
+    _set_number(page, "seed", seed)
     t = time.monotonic()
     page.locator("#generate").click()
-    _wait_status(page, f"{expect} sprites")
+    _wait_status(page, f"seed {seed}.")
+    assert f"{expect} sprites" in _status(page)
     page.wait_for_function(
-        "n => document.querySelectorAll('#gallery img').length >= n", arg=expect, timeout=WAIT_MS)
+        """n => { const im = [...document.querySelectorAll('#gallery img')];
+                 return im.length >= n && im.every(i => i.complete && i.naturalWidth > 0); }""",
+        arg=expect, timeout=WAIT_MS)
     return time.monotonic() - t
 
 
@@ -174,11 +182,10 @@ def test_studio_in_a_browser(server, browser, tiny_model, tmp_path):
     # --- generate with the tiny model: the page shows exactly what the CLI writes
     cls = load_model_dir(tiny_model).classes[1]
     _pick(page, "classes", cls)
-    _set_number(page, "seed", 7)
     page.locator("#count input[type=number]").fill("4")
     page.locator("#count input[type=number]").press("Tab")
-    _generate(page, 4)
-    assert f"seed 7" in _status(page) and cls in _status(page)
+    _generate(page, 4, seed=7)
+    assert cls in _status(page)
     shown = _gallery_pixels(page, 16)
     assert len(shown) == 4
     res = CliRunner().invoke(cli, ["generate", "--model", str(tiny_model), "--class", cls,
@@ -200,7 +207,6 @@ def test_studio_in_a_browser(server, browser, tiny_model, tmp_path):
     assert "not an image" in _wait_status(page, "Error") or "damaged" in _status(page)
     assert "Traceback" not in page.content()
 
-    # --- an unknown class typed into the picker: a message, not a traceback
     page.get_by_role("tab", name="Generate").click()
 
     # --- the bundled model, 16 sprites: the README screenshot and the timing
@@ -208,13 +214,11 @@ def test_studio_in_a_browser(server, browser, tiny_model, tmp_path):
     _wait_status(page, "Loaded")
     page.locator("#count input[type=number]").fill("16")
     page.locator("#count input[type=number]").press("Tab")
-    _set_number(page, "seed", 0)
-    _generate(page, 16)                                   # warm-up (first run pays lazy imports)
-    _set_number(page, "seed", 1)
-    BENCH["bundled_16_click_to_results_s"] = round(_generate(page, 16), 2)
+    _generate(page, 16, seed=0)                  # warm-up (the first run pays lazy imports)
+    BENCH["bundled_16_click_to_results_s"] = round(_generate(page, 16, seed=1), 2)
     shot = ROOT / "docs" / "images" / "studio.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
 
     # --- download sheet: the export folder as a zip
@@ -234,6 +238,16 @@ def test_studio_in_a_browser(server, browser, tiny_model, tmp_path):
     assert sum(f.startswith("svg/") for f in files) == 16
     assert any(f.startswith("stickers/") for f in files)
     assert manifest and sheet
+
+    # --- Edit: click a result, make variations of it
+    page.get_by_role("tab", name="Generate").click()
+    page.locator("#gallery img").first.click()
+    _wait_status(page, "Selected sprite #0")
+    page.get_by_role("tab", name="Edit").click()
+    page.locator("#vary").click()
+    _wait_status(page, "edits (vary)")
+    page.wait_for_function("() => document.querySelectorAll('#edit-gallery img').length >= 4",
+                           timeout=WAIT_MS)
 
     # --- Watch: the reverse process recorded while sampling; the forward process on request
     page.get_by_role("tab", name="Watch").click()

@@ -177,11 +177,12 @@ def refinish(result: Result, finish, model=None) -> Result:
 
 def finish_from(mode="auto", max_colors=None, shared_palette=False, alpha_threshold=None,
                 despeckle=True, outline=False):
-    """The Finish tab's values -> FinishOptions (a UserError for impossible combinations)."""
+    """The Finish tab's values -> FinishOptions (a UserError for impossible combinations).
+    Blank or 0 colours / alpha threshold: the data's (a number box shows a blank as 0)."""
     from ldm_sprites.finish.finish import options_from
 
     mc = int(max_colors) if max_colors not in (None, "", 0) else None
-    at = int(alpha_threshold) if alpha_threshold not in (None, "") else None
+    at = int(alpha_threshold) if alpha_threshold not in (None, "", 0) else None
     return options_from(mode or "auto", None, mc, bool(shared_palette), at, bool(despeckle),
                         bool(outline))
 

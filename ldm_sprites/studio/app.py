@@ -103,10 +103,10 @@ def build(model: str | None = None, upload_root: str | None = None) -> gr.Blocks
         fin_mode = gr.Radio(list(MODES), value="auto", label="finishing", render=False,
                             info="auto: the model's palette, hard alpha, clean pixels; "
                                  "none: the raw sampler pixels")
-        fin_colors = gr.Number(value=None, precision=0, label="max colours (blank: the data's)",
+        fin_colors = gr.Number(value=None, precision=0, label="max colours (0: the data's)",
                                render=False)
         fin_shared = gr.Checkbox(False, label="one shared palette for all sprites", render=False)
-        fin_alpha = gr.Number(value=None, precision=0, label="alpha threshold (blank: the data's)",
+        fin_alpha = gr.Number(value=None, precision=0, label="alpha threshold (0: the data's)",
                               render=False)
         fin_despeckle = gr.Checkbox(True, label="despeckle", render=False)
         fin_outline = gr.Checkbox(False, label="1-px outline", render=False)
@@ -126,8 +126,8 @@ def build(model: str | None = None, upload_root: str | None = None) -> gr.Blocks
                     with gr.Row():
                         sampler_in = gr.Dropdown(["default"] + list(SAMPLER_NAMES),
                                                  value="default", label="sampler")
-                        steps_in = gr.Number(value=None, precision=0, label="steps (blank: "
-                                             "the sampler's default)", elem_id="steps")
+                        steps_in = gr.Number(value=None, precision=0, label="steps (0: the "
+                                             "sampler's default)", elem_id="steps")
                     with gr.Row():
                         seed_in = gr.Number(value=0, precision=0, label="seed", elem_id="seed")
                         dice = gr.Button("random seed", scale=0, min_width=80, elem_id="dice")
@@ -225,7 +225,7 @@ def build(model: str | None = None, upload_root: str | None = None) -> gr.Blocks
                     f"{len(res.names)} sprites ({', '.join(sorted(set(res.names)))}), "
                     f"seed {res.seed}.")
 
-        gen_event = gen_btn.click(
+        gen_event = gen_btn.click(lambda: "Sampling…", None, status, queue=False).then(
             on_generate,
             [model_in, classes_in, guidance_in, sampler_in, steps_in, seed_in, count_in,
              *finish_inputs],
