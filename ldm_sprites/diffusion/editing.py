@@ -523,8 +523,11 @@ def inpaint_sprites(pipe, source, mask=None, region: str | None = None, num: int
     x = inpaint_model(pipe, to_model(pipe, fitted), keep_px, labels, seed=seed, jumps=jumps,
                       jump_length=jump_length, batch_size=batch_size, callback=callback,
                       progress=progress, **options)
-    owner = [0] * num
-    sprites = finish_edits(pipe.to_rgba(x), inputs, owner, options=finish,
-                           palette_info=_palette(pipe, palette_info), keep_palette=keep_palette)
-    sprites = composite(sprites, fitted, np.repeat(redo[None], num, 0))
+    owner, redo_n = [0] * num, np.repeat(redo[None], num, 0)
+    # Finish the composite, so that speckle removal at the seam sees the input's real pixels
+    # next to the new ones; then put the input's pixels back (finishing may touch them too).
+    sprites = finish_edits(composite(pipe.to_rgba(x), fitted, redo_n), inputs, owner,
+                           options=finish, palette_info=_palette(pipe, palette_info),
+                           keep_palette=keep_palette)
+    sprites = composite(sprites, fitted, redo_n)
     return EditResult(sprites, names or [inp.name] * num, owner, inputs, redo)
