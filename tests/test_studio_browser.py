@@ -48,11 +48,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
-            raise RuntimeError(f"studio exited with {proc.returncode}: {proc.stdout.read()[-2000:]}")
+            raise RuntimeError(f"studio exited with {proc.returncode}: "
+                               f"{log.read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
@@ -85,15 +86,18 @@ def server(tiny_model, tmp_path_factory):
     port = _free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
     t0 = time.monotonic()
+    log_path = tmp_path_factory.mktemp("studio") / "server.log"
+    log = open(log_path, "w")
     proc = subprocess.Popen([sys.executable, "-m", "ldm_sprites", "studio", "--model",
                              str(tiny_model), "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}/"
-        _wait_http(url, proc)
+        _wait_http(url, proc, log_path)
         BENCH["server_http_ready_s"] = round(time.monotonic() - t0, 2)
-        yield {"url": url, "proc": proc, "t0": t0}
+        yield {"url": url, "proc": proc, "t0": t0, "log": log_path}
     finally:
+        log.close()
         proc.terminate()
         try:
             proc.wait(timeout=15)
@@ -198,6 +202,20 @@ def test_studio_in_a_browser(server, browser, tiny_model, tmp_path):
     # per-sprite downloads: a PNG and an SVG each
     names = page.locator("#downloads").inner_text()
     assert names.count(".png") >= 4 and names.count(".svg") >= 4
+
+    # --- a long request (DDPM, every step, 64 sprites) is cancelled mid-way: the sampler stops
+    _pick(page, "sampler", "ddpm")
+    page.locator("#count input[type=number]").fill("64")
+    page.locator("#count input[type=number]").press("Tab")
+    page.locator("#generate").click()
+    page.wait_for_function("() => document.body.innerText.includes('sampling')", timeout=WAIT_MS)
+    page.locator("#cancel").click()
+    _wait_status(page, "Cancelled.")
+    end = time.monotonic() + 60
+    while "studio: Cancelled." not in server["log"].read_text() and time.monotonic() < end:
+        time.sleep(0.2)
+    assert "studio: Cancelled." in server["log"].read_text()
+    _pick(page, "sampler", "default")
 
     # --- a malformed upload is a message in the page; the server keeps serving
     page.get_by_role("tab", name="Edit").click()

@@ -125,7 +125,8 @@ def build(model: str | None = None, upload_root: str | None = None) -> gr.Blocks
                                             label="guidance", elem_id="guidance")
                     with gr.Row():
                         sampler_in = gr.Dropdown(["default"] + list(SAMPLER_NAMES),
-                                                 value="default", label="sampler")
+                                                 value="default", label="sampler",
+                                                 elem_id="sampler")
                         steps_in = gr.Number(value=None, precision=0, label="steps (0: the "
                                              "sampler's default)", elem_id="steps")
                     with gr.Row():
