@@ -152,7 +152,9 @@ class _Job:
               help="How far to noise each input: 0 = unchanged, 1 = from pure noise.")
 @edit_options
 def vary(sprites, strength, **kw):
-    """Variations of SPRITE... (files or folders); with --class, class transfer.
+    """Variations of sprites you have (SDEdit); with --class, class transfer.
+
+    SPRITES are image files or folders of them.
 
     Each input is fitted like training data, noised to the step --strength picks and denoised
     from there with the chosen sampler (SDEdit).
