@@ -153,13 +153,13 @@ def test_uploads_are_checked(tmp_path, result):
 def test_edit_actions_use_the_api(model, result):
     pipe = actions.get_pipeline(model)
     src = result.sprites[0]
-    got = actions.vary(model, src, strength=0.6, count=2, seed=1)
-    want, names = api.vary(pipe, src, strength=0.6, num=2, seed=1)
+    got = actions.vary(model, src, strength=0.6, count=2, seed=1, steps=6)
+    want, names = api.vary(pipe, src, strength=0.6, num=2, seed=1, steps=6)
     np.testing.assert_array_equal(got.sprites, want)
     cls = actions.model_classes(model)[0]
-    moved = actions.vary(model, src, strength=0.8, count=2, target_class=cls)
+    moved = actions.vary(model, src, strength=0.8, count=2, target_class=cls, steps=6)
     assert moved.names == [cls, cls]
-    painted = actions.inpaint(model, src, "4,4,6,6", count=2, seed=2)
+    painted = actions.inpaint(model, src, "4,4,6,6", count=2, seed=2, steps=6)
     outside = np.ones(src.shape[:2], bool)
     outside[4:10, 4:10] = False
     for s in painted.sprites:

@@ -18,11 +18,15 @@ def studio(model_dir, port, host):
 
     if not gradio_available():
         raise click.ClickException(INSTALL_HINT)
+    import atexit
     import os
+    import shutil
     import tempfile
 
-    # Uploads and every file the page serves live in one private temporary folder.
+    # Uploads and every file the page serves live in one private temporary folder, removed
+    # when the studio stops.
     upload_root = tempfile.mkdtemp(prefix="ldmsprites-studio-")
+    atexit.register(shutil.rmtree, upload_root, ignore_errors=True)
     os.environ["GRADIO_TEMP_DIR"] = upload_root
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     if host not in ("127.0.0.1", "localhost", "::1"):
