@@ -311,30 +311,6 @@ def _labels(pipe, class_names, num: int) -> tuple[list[int], list[str] | None]:
     return [pipe.null_label] * num, None
 
 
-def _run_batches(pipe, n: int, batch_size: int, steps: int, progress: bool, desc: str,
-                 callback, run_batch) -> torch.Tensor:
-    """``run_batch(slice, callback) -> model-space x_0`` over ``n`` rows in batches, decoded to
-    pixels on the CPU; ``callback`` sees the first batch only (as in ``sample``)."""
-    bar = None
-    n_batches = math.ceil(n / batch_size)
-    if progress:
-        from ldm_sprites.console import progress as pbar
-
-        bar = pbar(total=n_batches * steps, desc=desc, unit="step", leave=False)
-    outs = []
-    for b in range(n_batches):
-        def cb(i, x_t, x0, _first=(b == 0)):
-            if bar is not None:
-                bar.update(1)
-            if callback is not None and _first:
-                callback(i, x_t, x0)
-
-        outs.append(pipe.decode(run_batch(slice(b * batch_size, (b + 1) * batch_size), cb)).cpu())
-    if bar is not None:
-        bar.close()
-    return torch.cat(outs)
-
-
 @torch.no_grad()
 def vary_model(pipe, pixels: torch.Tensor, labels, strength: float, *, seed: int = 0,
                batch_size: int = 64, callback=None, progress: bool = False,
@@ -363,7 +339,7 @@ def vary_model(pipe, pixels: torch.Tensor, labels, strength: float, *, seed: int
         return sample_from(opts.sampler, pipe.denoiser(labels[sl], opts), x, pipe.schedule, ts,
                            start, generator=gen, callback=cb, eta=opts.eta)
 
-    return _run_batches(pipe, len(pixels), batch_size, len(ts) - start, progress,
+    return pipe.run_batches(len(pixels), batch_size, len(ts) - start, progress,
                         f"varying ({opts.sampler}, {len(ts) - start}/{len(ts)} steps)", callback,
                         run_batch)
 
@@ -401,7 +377,7 @@ def inpaint_model(pipe, pixels: torch.Tensor, keep_px: torch.Tensor, labels, *, 
                        jumps=jumps, jump_length=length, generator=gen, callback=cb, eta=opts.eta)
 
     n_steps = len(executed_timesteps(ts, jumps, length))
-    return _run_batches(pipe, len(pixels), batch_size, n_steps, progress,
+    return pipe.run_batches(len(pixels), batch_size, n_steps, progress,
                         f"inpainting ({opts.sampler}, {n_steps} steps)", callback, run_batch)
 
 

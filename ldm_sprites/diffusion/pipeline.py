@@ -163,44 +163,47 @@ class DiffusionPipeline:
         ``noise`` (N, C, h, w) replaces the seeded initial noise x_T (e.g. to interpolate seeds).
         """
         opts = self.sampling_options(**options)
-        sampler, steps, guidance = opts.sampler, opts.steps, opts.guidance
+        sampler, steps = opts.sampler, opts.steps
         labels = torch.as_tensor(labels, dtype=torch.long)
-        if not self.classes:
-            labels = torch.full_like(labels, self.null_label)
-            guidance = 1.0  # unconditional: nothing to guide towards
-        shape = self.noise_shape
         timesteps = self.schedule.spaced_timesteps(steps)
         scale = self.schedule.harmonic_init_scale(timesteps) if opts.init_noise == "harmonic" \
             else 1.0
         gen = torch.Generator().manual_seed(int(seed))
         fn = SAMPLERS[sampler]
-        outs = []
-        n_batches = math.ceil(len(labels) / batch_size)
+
+        def run_batch(rows: slice, cb):
+            y = labels[rows]
+            if noise is not None:
+                x = noise[rows].float() * scale
+            else:
+                x = torch.randn((len(y),) + self.noise_shape, generator=gen) * scale
+            return fn(self.denoiser(y, opts), x.to(self.device), self.schedule, timesteps,
+                      generator=gen, callback=cb, eta=opts.eta)
+
+        return self.run_batches(len(labels), batch_size, len(timesteps), progress,
+                                f"sampling ({sampler}, {steps} steps)", callback, run_batch)
+
+    def run_batches(self, n: int, batch_size: int, steps: int, progress: bool, desc: str,
+                    callback, run_batch) -> torch.Tensor:
+        """``run_batch(rows, cb) -> model-space x_0`` over ``n`` rows in batches, decoded to
+        pixels on the CPU: the loop ``sample`` and the editing functions share. ``cb`` advances
+        the progress bar and passes the *first* batch's steps on to ``callback``."""
         bar = None
+        n_batches = math.ceil(n / batch_size)
         if progress:
             from ldm_sprites.console import progress as pbar
 
-            bar = pbar(total=n_batches * len(timesteps), desc=f"sampling ({sampler}, {steps} steps)",
-                       unit="step", leave=False)
+            bar = pbar(total=n_batches * steps, desc=desc, unit="step", leave=False)
+        outs = []
         for b in range(n_batches):
-            y = labels[b * batch_size:(b + 1) * batch_size].to(self.device)
-            if noise is not None:
-                x = noise[b * batch_size:(b + 1) * batch_size].float() * scale
-            else:
-                x = torch.randn((len(y),) + shape, generator=gen) * scale
-            den = GuidedDenoiser(self.model, self.schedule, y, self.null_label, guidance,
-                                 self.prediction, clip_x0=self.x0_clip,
-                                 interval=opts.guidance_interval)
-
             def cb(i, x_t, x0, _first=(b == 0)):
                 if bar is not None:
                     bar.update(1)
                 if callback is not None and _first:
                     callback(i, x_t, x0)
 
-            z = fn(den, x.to(self.device), self.schedule, timesteps, generator=gen, callback=cb,
-                   eta=opts.eta)
-            outs.append(self.decode(z).cpu())
+            outs.append(self.decode(run_batch(slice(b * batch_size, (b + 1) * batch_size),
+                                              cb)).cpu())
         if bar is not None:
             bar.close()
         return torch.cat(outs)
