@@ -85,12 +85,11 @@ def generate(pipe, classes: list[str] | None = None, num: int = 16, seed: int = 
 def finish_options(finish=None):
     """``None`` | ``"auto"`` | ``"none"`` | ``FinishOptions`` -> ``FinishOptions``."""
     from ldm_sprites.finish import FinishOptions
+    from ldm_sprites.finish.finish import options_from
 
-    if finish is None or isinstance(finish, FinishOptions):
-        return finish or FinishOptions()
-    options = FinishOptions(mode=str(finish))
-    options.validate()
-    return options
+    if isinstance(finish, FinishOptions):
+        return finish
+    return options_from(finish=None if finish is None else str(finish))
 
 
 def sprites_to_export(sprites: np.ndarray, names: list[str], seed: int | None = None) -> list[Sprite]:

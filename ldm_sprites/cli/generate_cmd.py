@@ -69,8 +69,9 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
                                   ae_path=ae_dir)
     labels, label_names = pipe.spread_labels(split_names(class_names), num)
     # Only what the user set; the pipeline fills the rest from the model's saved defaults.
-    opts = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance, eta=eta,
-                                 init_noise=init_noise, guidance_interval=guidance_interval)
+    user = dict(sampler=sampler, steps=steps, guidance=guidance, eta=eta, init_noise=init_noise,
+                guidance_interval=guidance_interval)
+    opts = pipe.sampling_options(**user)
     callback = None
     if gif_path:
         from ldm_sprites.visual.reverse import ReverseRecorder
@@ -80,9 +81,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
         callback = ReverseRecorder(pipe, max_sprites=min(num, 8), every=max(1, len(ts) // 60),
                                    timesteps=ts)
     sprites = pipe.sprites(labels, finish=finish, seed=seed, batch_size=batch_size,
-                           callback=callback, progress=True, sampler=sampler, steps=steps,
-                           guidance=guidance, eta=eta, init_noise=init_noise,
-                           guidance_interval=guidance_interval)
+                           callback=callback, progress=True, **user)
     written = []
     if out_png:
         from ldm_sprites.imageio import make_grid, save_png
