@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ldm_sprites.finish.snap import pack_rgb, unpack_rgb
+
 TOL = 16  # levels per channel below which two colours read as the same on screen
 STATS = ("distinct_colors", "visible_colors", "soft_alpha", "isolated")
 
@@ -29,8 +31,9 @@ def visible_colors(rgb: np.ndarray, tol: int = TOL) -> int:
     frequent leader within ``tol`` on every channel, or becomes a leader itself."""
     if len(rgb) == 0:
         return 0
-    colors, counts = np.unique(rgb.reshape(-1, 3), axis=0, return_counts=True)
-    colors = colors[np.argsort(-counts, kind="stable")].astype(np.int16)
+    # packed 0xRRGGBB sorts like the (r, g, b) rows, so ties break the same way
+    values, counts = np.unique(pack_rgb(rgb).reshape(-1), return_counts=True)
+    colors = unpack_rgb(values[np.argsort(-counts, kind="stable")]).astype(np.int16)
     leaders = np.empty((len(colors), 3), np.int16)
     n = 0
     for c in colors:
@@ -63,7 +66,7 @@ def sprite_stats(rgba: np.ndarray, tol: int = TOL) -> dict[str, float]:
     rgb = rgba[..., :3][vis]
     a = rgba[..., 3][vis]
     return {
-        "distinct_colors": float(len(np.unique(rgb.astype(np.int32) @ np.array([65536, 256, 1])))),
+        "distinct_colors": float(len(np.unique(pack_rgb(rgb)))),
         "visible_colors": float(visible_colors(rgb, tol)),
         "soft_alpha": float((a < 255).mean()),
         "isolated": float(isolated_mask(rgba, tol).sum() / n),
