@@ -181,6 +181,15 @@ def test_vary_strength_one_is_generating(pipe, sprite_file):
     assert names == ["fire"] * 3 and np.array_equal(v, g)
 
 
+def test_class_transfer_is_guided_by_the_models_transfer_guidance(pipe, sprite_file):
+    kw = dict(strength=0.6, num=2, classes=["fire"], seed=3, finish="none", sampler="ddim",
+              steps=4)
+    assert pipe.sampling_options(transfer=True).guidance == 5.0  # saved before the option existed
+    default, _ = api.vary(pipe, sprite_file, **kw)
+    assert np.array_equal(default, api.vary(pipe, sprite_file, guidance=5.0, **kw)[0])
+    assert not np.array_equal(default, api.vary(pipe, sprite_file, guidance=3.0, **kw)[0])
+
+
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpmpp"])
 def test_inpaint_keeps_unmasked_pixels_pixel_mode(pipe, sprite_file, sampler):
     from ldm_sprites.data.images import load_rgba

@@ -48,6 +48,14 @@ def test_resolve_fills_from_the_model_and_user_wins():
     assert resolve_sampling({}, 1000, guidance_interval="0.5,0").guidance_interval == (0.5, 0.0)
 
 
+def test_class_transfer_takes_the_models_transfer_guidance():
+    saved = {"guidance": 2.0, "transfer_guidance": 6.5}
+    assert resolve_sampling(saved, 1000).guidance == 2.0
+    assert resolve_sampling(saved, 1000, transfer=True).guidance == 6.5
+    assert resolve_sampling(saved, 1000, transfer=True, guidance=1.5).guidance == 1.5  # user wins
+    assert resolve_sampling({}, 1000, transfer=True).guidance == 5.0  # older models: the schema's
+
+
 @pytest.mark.parametrize("kw, msg", [
     ({"sampler": "euler"}, "unknown sampler"), ({"guidance": -1}, "must be >= 0"),
     ({"steps": 0}, "must be >= 1"), ({"guidance_interval": "5,1"}, "LO < HI"),

@@ -11,4 +11,4 @@ done
 ldmsprites inpaint "$IMG/grass-00002.png" --region 0,0,32,14 --num 6 --seed 0 --class grass \
   --out docs/images/edit-inpaint.png
 ldmsprites vary "$IMG/water-00003.png" "$IMG/ghost-00001.png" "$IMG/ice-00004.png" --class fire \
-  --strength 0.6 --guidance 5 --num 4 --seed 0 --out docs/images/edit-fire.png
+  --strength 0.6 --num 4 --seed 0 --out docs/images/edit-fire.png

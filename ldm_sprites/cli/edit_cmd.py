@@ -159,11 +159,13 @@ def vary(sprites, strength, **kw):
     Each input is fitted like training data, noised to the step --strength picks and denoised
     from there with the chosen sampler (SDEdit).
     """
-    from ldm_sprites.diffusion.editing import check_strength, load_inputs, start_index
+    from ldm_sprites.diffusion.editing import check_strength, is_transfer, load_inputs, start_index
 
     check_strength(strength)
     job = _Job(kw)
     inputs = load_inputs(job.pipe, list(sprites))
+    job.opts = job.pipe.sampling_options(**job.sampling,
+                                         transfer=is_transfer(job.classes, strength))
     ts = job.pipe.schedule.spaced_timesteps(job.opts.steps)
     job.prepare_outputs(ts[start_index(len(ts), strength):], kw["num"] * len(inputs))
     from ldm_sprites.diffusion.editing import vary_sprites

@@ -317,7 +317,8 @@ def vary_model(pipe, pixels: torch.Tensor, labels, strength: float, *, seed: int
                **options) -> torch.Tensor:
     """SDEdit on model-space pixels (N, C, S, S), one label per row -> pixels (N, C, S, S).
 
-    ``options`` as for ``DiffusionPipeline.sample`` (unset ones from the model's defaults).
+    ``options`` as for ``DiffusionPipeline.sample`` (unset ones from the model's defaults), plus
+    ``transfer=True`` for class transfer (the model's ``transfer_guidance`` unless set).
     """
     opts = pipe.sampling_options(**options)
     ts = pipe.schedule.spaced_timesteps(opts.steps)
@@ -442,6 +443,13 @@ def _palette(pipe, palette_info):
     return palette_info if palette_info is not None else getattr(pipe, "palette", None)
 
 
+def is_transfer(classes, strength: float) -> bool:
+    """Class transfer: inputs redrawn as a class, which gets the model's ``transfer_guidance``.
+    At strength 1 nothing of the input is left: that is generation, with generation's guidance
+    (and generation's sprites, byte for byte)."""
+    return bool(classes) and strength < 1
+
+
 @dataclass
 class EditResult:
     sprites: np.ndarray          # (M, S, S, 4) uint8 RGBA outputs
@@ -458,6 +466,7 @@ def vary_sprites(pipe, sources, strength: float = 0.5, num: int = 1, classes=Non
     check_strength(strength)
     inputs = load_inputs(pipe, sources)
     labels, names = _labels(pipe, classes, num)
+    options["transfer"] = is_transfer(classes, strength)
     pipe.sampling_options(**options)  # bad options fail before any work
     owner = [j for j in range(len(inputs)) for _ in range(num)]
     fitted = np.stack([inp.fitted for inp in inputs])

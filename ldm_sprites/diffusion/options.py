@@ -61,8 +61,11 @@ def saved_defaults(saved: dict | None):
 def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None = None,
                      steps: int | None = None, guidance: float | None = None,
                      eta: float | None = None, init_noise: str | None = None,
-                     guidance_interval=None) -> SamplingOptions:
+                     guidance_interval=None, transfer: bool = False) -> SamplingOptions:
     """User options (``None`` = not set) over the model's saved defaults.
+
+    ``transfer``: the sprites are a class transfer of inputs (``vary --class`` below strength 1),
+    whose default guidance is the model's ``transfer_guidance`` instead of ``guidance``.
 
     Steps: the model's step count belongs to the model's sampler; another sampler gets its own
     natural default (all T steps for ancestral DDPM, the baseline; 25 for the ODE solvers).
@@ -77,7 +80,8 @@ def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None 
         raise UserError(f"--steps {steps} must be >= 1")
     if smp == "ddpm":
         steps = min(steps, timesteps)
-    g = d.guidance if guidance is None else float(guidance)
+    default_guidance = d.transfer_guidance if transfer else d.guidance
+    g = default_guidance if guidance is None else float(guidance)
     if g < 0:
         raise UserError(f"--guidance {g:g} must be >= 0 (1 = no guidance)")
     init = init_noise or d.init_noise
