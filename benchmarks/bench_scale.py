@@ -75,7 +75,7 @@ def child(args) -> None:
                           "data.label_column": "type"})
     ae = None
     if args.mode == "latent":
-        from ldm_sprites.diffusion.pipeline import bundled_model_dir
+        from ldm_sprites.runtime import bundled_model_dir
 
         ae = Path(bundled_model_dir()) / "ae"
     t0 = time.perf_counter()

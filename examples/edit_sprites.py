@@ -13,7 +13,7 @@ import numpy as np
 
 from ldm_sprites import api
 from ldm_sprites.data.images import load_rgba
-from ldm_sprites.imageio import make_grid, save_png
+from ldm_sprites.image_files import make_grid, save_png
 
 
 def main():

@@ -12,7 +12,7 @@ import argparse
 import numpy as np
 
 from ldm_sprites import api
-from ldm_sprites.imageio import make_grid, save_png
+from ldm_sprites.image_files import make_grid, save_png
 
 
 def main():

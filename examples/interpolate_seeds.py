@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ldm_sprites import api
-from ldm_sprites.imageio import make_grid, save_png
+from ldm_sprites.image_files import make_grid, save_png
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:

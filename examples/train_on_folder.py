@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from ldm_sprites import api
-from ldm_sprites.imageio import make_grid, save_png
+from ldm_sprites.image_files import make_grid, save_png
 
 
 def main():

@@ -61,7 +61,8 @@ def train_diffusion(data, out, config=None, ae=None, resume: bool = False, devic
 
 def load_pipeline(model=None, device=None, weights: str = "ema"):
     """A ``DiffusionPipeline`` for a model directory or run (default: the bundled demo model)."""
-    from ldm_sprites.diffusion.pipeline import DiffusionPipeline, bundled_model_dir
+    from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+    from ldm_sprites.runtime import bundled_model_dir
 
     return DiffusionPipeline.load(model or bundled_model_dir(), device=device, weights=weights)
 

@@ -67,6 +67,14 @@ class TrainSection:
     compile: bool = False            # torch.compile: small gain on CPU (~5 %), minutes to compile
 
 
+def sigma_interval(sigma_min: float, sigma_max: float) -> tuple[float, float] | None:
+    """Config values -> the ``interval`` of ``GuidedDenoiser``: both 0 means guide every step,
+    ``sigma_max`` 0 means no upper limit."""
+    if sigma_min <= 0 and sigma_max <= 0:
+        return None
+    return (float(sigma_min), float(sigma_max))
+
+
 @dataclass
 class SampleSection:
     sampler: str = "dpmpp"
@@ -80,8 +88,6 @@ class SampleSection:
 
     @property
     def guidance_interval(self) -> tuple[float, float] | None:
-        from ldm_sprites.diffusion.guidance import sigma_interval
-
         return sigma_interval(self.guidance_sigma_min, self.guidance_sigma_max)
 
 

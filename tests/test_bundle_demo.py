@@ -81,7 +81,7 @@ def test_demo_command_writes_grid_gif_and_assets(latent_run, tmp_path):
 
 
 def test_default_model_is_bundled_or_error_is_clear(tmp_path):
-    from ldm_sprites.diffusion.pipeline import bundled_model_dir
+    from ldm_sprites.runtime import bundled_model_dir
     from ldm_sprites.errors import UserError
 
     try:

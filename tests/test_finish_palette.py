@@ -124,7 +124,7 @@ def test_info_on_the_bundled_model_prints_the_palette_and_writes_a_swatch(tmp_pa
     res = CliRunner().invoke(cli, ["info", "--swatch", str(tmp_path / "s.png")])
     assert res.exit_code == 0, res.output
     assert "classes:  electric, fire" in res.output and "sampling:" in res.output
-    bundled = from_model_dir(__import__("ldm_sprites.diffusion.pipeline", fromlist=["x"])
+    bundled = from_model_dir(__import__("ldm_sprites.runtime", fromlist=["x"])
                              .bundled_model_dir())
     assert f"palette:  {len(bundled.colors)} colours" in res.output
     assert load_palette(tmp_path / "s.png").tolist() == bundled.colors.tolist()

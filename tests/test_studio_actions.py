@@ -81,7 +81,7 @@ def test_bad_requests_are_one_line_errors_before_sampling(model, tmp_path):
     # a latent model whose autoencoder is gone: the loader's one-line message
     import shutil
 
-    from ldm_sprites.diffusion.pipeline import bundled_model_dir
+    from ldm_sprites.runtime import bundled_model_dir
 
     shutil.copytree(bundled_model_dir(), tmp_path / "m", ignore=shutil.ignore_patterns("ae"))
     with pytest.raises(UserError, match="autoencoder"):

@@ -8,6 +8,7 @@ import torch
 
 from ldm_sprites.errors import UserError
 from ldm_sprites.modeldir import ModelDir, hash_model_dir, load_model_dir
+from ldm_sprites.runtime import resolve_device
 
 ENCODE_BATCH = 256
 
@@ -74,8 +75,6 @@ class AutoencoderHandle:
 
 
 def load_autoencoder(path: str | Path, device=None, weights: str = "ema") -> AutoencoderHandle:
-    from ldm_sprites.diffusion.pipeline import resolve_device
-
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     p = Path(path)
     if not p.exists():

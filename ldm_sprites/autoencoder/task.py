@@ -175,7 +175,7 @@ class AutoencoderTask:
     def preview(self, ema_model, step: int, path: Path) -> None:
         """Grid of (input | reconstruction) pairs of held-out sprites; logs held-out metrics."""
         from ldm_sprites.data.tensors import model_to_rgba_uint8
-        from ldm_sprites.imageio import make_grid, save_png
+        from ldm_sprites.image_files import make_grid, save_png
 
         result = self.evaluate(ema_model, step)
         ids = self.holdout_ids if len(self.holdout_ids) else self.train_ids

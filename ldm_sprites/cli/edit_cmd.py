@@ -66,7 +66,8 @@ class _Job:
         if not (kw["out_png"] or kw["out_dir"] or kw["export_dir"] or kw["gif_path"]):
             raise click.UsageError("say where to write: --out grid.png, --out-dir DIR, --export "
                                    "DIR and/or --gif reverse.gif")
-        from ldm_sprites.diffusion.pipeline import DiffusionPipeline, bundled_model_dir
+        from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+        from ldm_sprites.runtime import bundled_model_dir
 
         self.model_dir = kw["model_dir"] or bundled_model_dir()
         self.pipe = DiffusionPipeline.load(self.model_dir, device=kw["device"], ae_path=kw["ae_dir"])
@@ -107,7 +108,7 @@ class _Job:
 
         kw, written = self.kw, []
         if kw["out_png"]:
-            from ldm_sprites.imageio import make_grid, save_png
+            from ldm_sprites.image_files import make_grid, save_png
 
             width = max(len(r) for r in rows)
             blank = np.zeros_like(rows[0][0])
@@ -120,7 +121,7 @@ class _Job:
                    for i, (o, n) in enumerate(zip(result.owner, result.names))]
         if kw["out_dir"]:
             from ldm_sprites.fsutil import atomic_write_json
-            from ldm_sprites.imageio import save_sprite
+            from ldm_sprites.image_files import save_sprite
 
             for rec, rgba in zip(records, result.sprites):
                 save_sprite(Path(kw["out_dir"]) / rec["file"], rgba)

@@ -61,7 +61,7 @@ def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, l
     from ldm_sprites.evaluation.memorization import neighbours_image
     from ldm_sprites.evaluation.run import evaluate, summary_line
     from ldm_sprites.fsutil import atomic_write_json, ensure_dir
-    from ldm_sprites.imageio import save_png
+    from ldm_sprites.image_files import save_png
 
     out = Path(out_json)
     ensure_dir(out.parent)
@@ -83,7 +83,7 @@ def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, l
                                        bootstrap=bootstrap)
     if samples_dir:
         from ldm_sprites.evaluation.run import plan_labels
-        from ldm_sprites.imageio import save_sprite
+        from ldm_sprites.image_files import save_sprite
 
         names = pipe.classes or ["sprite"]
         labels = plan_labels(pipe.classes, data, num, balance)  # the labels evaluate() sampled

@@ -67,7 +67,8 @@ def _names(files: list[str], most: int = 3) -> str:
 @click.option("--fps", type=click.FloatRange(0.1, 100), default=8.0, show_default=True,
               help="Frames per second of the GIF.")
 def export(input_dir, out_dir, **options) -> None:
-    """Turn the sprites in INPUT (PNG, JPEG, GIF, WebP) into game-ready assets under --out.
+    """Turn the sprites in INPUT (PNG, JPEG, GIF, WebP, BMP, TGA, TIFF) into game-ready assets
+    under --out.
 
     Class and seed come from a sprites.json beside the images when present. Images without
     alpha get their uniform border colour keyed out as background. Alpha is made hard (at 128
@@ -100,7 +101,7 @@ def export(input_dir, out_dir, **options) -> None:
         from ldm_sprites.errors import UserError
 
         raise UserError(
-            f"no sprites in {input_dir}: put PNG, JPEG, GIF or WebP images there "
+            f"no sprites in {input_dir}: put PNG, JPEG, GIF, WebP, BMP, TGA or TIFF images there "
             f"({_plural(len(scan.skipped), 'other file')} skipped)"
         )
     manifest = export_sprites(scan.sprites, out_dir, export_options, progress=True)

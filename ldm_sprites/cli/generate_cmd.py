@@ -55,7 +55,8 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
     finish = to_finish_options(finish_flags)
     if not (out_png or out_dir or export_dir or gif_path):
         raise click.UsageError("say where to write: --out grid.png, --out-dir DIR and/or --export DIR")
-    from ldm_sprites.diffusion.pipeline import DiffusionPipeline, bundled_model_dir
+    from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+    from ldm_sprites.runtime import bundled_model_dir
     from ldm_sprites.fsutil import ensure_dir
 
     # Check outputs before the (possibly long) sampling run.
@@ -84,7 +85,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
                            callback=callback, progress=True, **user)
     written = []
     if out_png:
-        from ldm_sprites.imageio import make_grid, save_png
+        from ldm_sprites.image_files import make_grid, save_png
 
         z = scale or max(1, min(8, 128 // sprites.shape[1]))
         n_cls = len(set(labels))
@@ -96,7 +97,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
                 "index": i} for i in range(num)]
     if out_dir:
         from ldm_sprites.fsutil import atomic_write_json
-        from ldm_sprites.imageio import save_sprite
+        from ldm_sprites.image_files import save_sprite
 
         for rec, rgba in zip(records, sprites):
             save_sprite(Path(out_dir) / rec["file"], rgba)
@@ -123,7 +124,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
               help="Model directory or training run (default: the bundled demo model).")
 def classes(model_dir):
     """List the class names a model can generate."""
-    from ldm_sprites.diffusion.pipeline import bundled_model_dir
+    from ldm_sprites.runtime import bundled_model_dir
     from ldm_sprites.modeldir import load_model_dir
 
     md = load_model_dir(model_dir or bundled_model_dir())

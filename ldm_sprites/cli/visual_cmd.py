@@ -179,7 +179,7 @@ def report(run_dir, out_dir, buckets, table, ckpt_text, t_text, show, class_name
     from ldm_sprites.cli.common import split_names
     from ldm_sprites.errors import UserError
     from ldm_sprites.fsutil import atomic_write_json, ensure_dir
-    from ldm_sprites.imageio import save_png
+    from ldm_sprites.image_files import save_png
     from ldm_sprites.modeldir import list_checkpoints, load_model_dir, resolve_model_dir
     from ldm_sprites.visual.report import loss_summary, plot_loss, read_log, timestep_table
 

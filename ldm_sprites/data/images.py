@@ -10,7 +10,8 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tga", ".tif", ".tiff"}
+from ldm_sprites.runtime import IMAGE_SUFFIXES
+
 # Sprites are small; anything beyond this is a decompression bomb or not a sprite.
 MAX_PIXELS = 16_000_000
 RESAMPLE = {"nearest": Image.Resampling.NEAREST, "area": Image.Resampling.BOX,

@@ -7,14 +7,6 @@ import torch
 from ldm_sprites.diffusion.schedule import NoiseSchedule
 
 
-def sigma_interval(sigma_min: float, sigma_max: float) -> tuple[float, float] | None:
-    """Config values -> the ``interval`` of ``GuidedDenoiser``: both 0 means guide every step,
-    ``sigma_max`` 0 means no upper limit."""
-    if sigma_min <= 0 and sigma_max <= 0:
-        return None
-    return (float(sigma_min), float(sigma_max))
-
-
 class GuidedDenoiser:
     """``denoiser(x_t, t) -> x̂_0`` for a fixed batch of labels.
 

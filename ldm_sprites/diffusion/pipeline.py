@@ -22,26 +22,7 @@ from ldm_sprites.diffusion.samplers import SAMPLERS
 from ldm_sprites.diffusion.schedule import NoiseSchedule
 from ldm_sprites.errors import UserError
 from ldm_sprites.modeldir import load_model_dir
-
-
-def resolve_device(device: str | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda requested but no CUDA GPU is available; use --device cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise UserError(f"--device {device} is not a device; use cpu or cuda") from None
-
-
-def bundled_model_dir() -> str:
-    """The demo model that ships in the package: the default when no --model is given."""
-    bundled = Path(__file__).resolve().parent.parent / "assets" / "demo-model"
-    if (bundled / "config.json").is_file():
-        return str(bundled)
-    raise UserError("no --model given and no bundled demo model is installed; "
-                    "train one with 'ldmsprites train-diffusion' and pass --model RUN_DIR")
+from ldm_sprites.runtime import resolve_device
 
 
 def class_ids(names: list[str], classes: list[str]) -> list[int]:

@@ -13,8 +13,8 @@ from PIL import Image
 from ldm_sprites.data.images import ImageDecodeError, open_image, to_rgba
 from ldm_sprites.errors import UserError
 from ldm_sprites.export.background import key_uniform_border
+from ldm_sprites.runtime import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 # Files the generation step (or a previous export) writes beside sprites; not counted as skipped.
 SIDECARS = ("sprites.json", "manifest.json")
 
@@ -92,7 +92,7 @@ def _read_image(path: Path) -> tuple[np.ndarray, str]:
 
 
 def scan_sprite_folder(path) -> FolderScan:
-    """Load every PNG/JPEG/GIF/WebP of ``path`` (sorted by name) and report what was skipped."""
+    """Load every image file of ``path`` (sorted by name) and report what was skipped."""
     folder = Path(path)
     if not folder.is_dir():
         raise UserError(f"input folder {folder} does not exist or is not a folder")

@@ -14,10 +14,13 @@ import numpy as np
 from PIL import Image
 
 from ldm_sprites.errors import UserError
+from ldm_sprites.runtime import IMAGE_SUFFIXES
 
 MAX_PALETTE = 256
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
-IMAGE_SUFFIXES = (".png", ".gif", ".webp", ".bmp")
+# Swatch images: any image file but JPEG, whose lossy compression invents colours near each
+# real one, so its pixels are not a palette.
+SWATCH_SUFFIXES = tuple(s for s in IMAGE_SUFFIXES if s not in (".jpg", ".jpeg"))
 
 
 def _parse_gpl(path: Path, lines: list[str]) -> list[tuple[int, int, int]]:
@@ -75,7 +78,7 @@ def load_palette(path) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"palette file {path} does not exist")
     suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
+    if suffix in SWATCH_SUFFIXES:
         colors = _parse_swatch(path)
     else:
         try:

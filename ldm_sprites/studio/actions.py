@@ -43,7 +43,7 @@ _PIPES_LOCK = threading.Lock()
 
 def model_path(model: str | None) -> str:
     """'' / None / BUNDLED -> the bundled model's directory; anything else: that path."""
-    from ldm_sprites.diffusion.pipeline import bundled_model_dir
+    from ldm_sprites.runtime import bundled_model_dir
 
     text = (model or "").strip()
     if not text or text == BUNDLED:
@@ -213,7 +213,7 @@ def gallery_items(result: Result) -> list[tuple[Image.Image, str]]:
 def sprite_downloads(result: Result, out_dir: str | Path) -> list[str]:
     """One PNG (the sprite's own pixels) and one SVG per sprite in ``out_dir``."""
     from ldm_sprites.export import svg
-    from ldm_sprites.imageio import save_sprite
+    from ldm_sprites.image_files import save_sprite
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

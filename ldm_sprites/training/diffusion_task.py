@@ -123,7 +123,7 @@ class DiffusionTask:
     def preview(self, ema_model, step: int, path: Path) -> None:
         """A grid with one row per class (up to 8 classes x 8 samples), fixed seed across steps."""
         from ldm_sprites.diffusion.pipeline import DiffusionPipeline
-        from ldm_sprites.imageio import make_grid, save_png
+        from ldm_sprites.image_files import make_grid, save_png
 
         classes = self.classes[:8]
         per = 8

@@ -49,6 +49,7 @@ from ldm_sprites.console import info, progress, warn
 from ldm_sprites.errors import UserError
 from ldm_sprites.fsutil import atomic_write_text, describe_os_error, ensure_dir
 from ldm_sprites.modeldir import list_checkpoints, load_model_dir, prune_checkpoints, save_model_dir
+from ldm_sprites.runtime import resolve_device
 from ldm_sprites.training.ema import EMA
 from ldm_sprites.training.runlock import RunLock
 
@@ -72,15 +73,14 @@ def seed_everything(seed: int) -> None:
 def make_accelerator(device: str | None, mixed_precision: str):
     from accelerate import Accelerator
 
-    cpu = device == "cpu" or (device is None and not torch.cuda.is_available())
+    dev = resolve_device(device)  # the one device policy; accelerate trains on CPU or CUDA only
+    if dev.type not in ("cpu", "cuda"):
+        raise UserError(f"--device {device} is not supported; use cpu or cuda "
+                        "(use 'accelerate launch' for several GPUs)")
+    cpu = dev.type == "cpu"
     if cpu and mixed_precision != "no":
         warn(f"--mixed-precision {mixed_precision} ignored on CPU: fp32 is faster there")
         mixed_precision = "no"
-    if device not in (None, "cpu", "cuda") and not str(device).startswith("cuda"):
-        raise UserError(f"--device {device} is not supported; use cpu or cuda "
-                        "(use 'accelerate launch' for several GPUs)")
-    if device and str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda requested but no CUDA GPU is available; use --device cpu")
     return Accelerator(cpu=cpu, mixed_precision=mixed_precision)
 
 

@@ -68,6 +68,6 @@ def render_forward(ts: list[int], seqs: dict[str, torch.Tensor], T: int, gif_pat
             row_labels.append(f"{k} #{j + 1}")
     strip = layout.table(cells, row_labels, [f"t={ts[i]}" for i in cols],
                          title="forward process q(x_t | x_0), same noise for every t")
-    from ldm_sprites.imageio import save_png
+    from ldm_sprites.image_files import save_png
 
     return [gif, save_png(layout.strip_path(gif_path), strip)]

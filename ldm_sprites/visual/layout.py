@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ldm_sprites.imageio import checkerboard, make_grid
+from ldm_sprites.image_files import checkerboard, make_grid
 
 INK = (32, 32, 32)
 PAPER = (255, 255, 255)

@@ -90,7 +90,7 @@ class ReverseRecorder:
     def save(self, path: str | Path, fps: float = 8.0, strip_sprites: int = 4,
              strip_columns: int = 8) -> list[Path]:
         """Write the GIF at ``path`` and ``<stem>-strip.png`` beside it; returns both paths."""
-        from ldm_sprites.imageio import save_png
+        from ldm_sprites.image_files import save_png
 
         gif = layout.save_gif(path, self.frames(), fps=fps)
         cols = layout.pick_evenly(len(self.steps), strip_columns)

@@ -1,4 +1,7 @@
-"""Writing sprites for people to look at: grids and single RGBA PNGs (deterministic bytes)."""
+"""Writing sprites for people to look at: grids and single RGBA PNGs (deterministic bytes).
+
+(Named ``image_files``, not ``imageio``, so that it never shadows the ``imageio`` package.)
+"""
 
 from __future__ import annotations
 
