@@ -9,7 +9,7 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 
-from ldm_sprites.bundle import bundle_model
+from ldm_sprites.diffusion.bundle import bundle_model
 from ldm_sprites.cli import cli
 from ldm_sprites.modeldir import load_model_dir
 from tests.test_autoencoder import train_nano_ae
@@ -54,6 +54,30 @@ def test_bundle_is_self_contained_fp16_and_moves(latent_run, tmp_path):
     assert Image.open(tmp_path / "g.png").mode == "RGBA"
 
 
+def test_bundle_command_keeps_fp32_and_stores_sampling_defaults(latent_run, tmp_path):
+    out = tmp_path / "cli" / "model"
+    res = run("bundle", latent_run, out, "--fp32", "--sample-steps", 7,
+              "--guidance-interval", "0.3,5")
+    assert res.exit_code == 0, res.output
+    assert f"-> {out} (" in res.output and '"path": "ae"' in res.output
+    md = load_model_dir(out)
+    assert md.config["sample"]["steps"] == 7
+    assert (md.config["sample"]["guidance_sigma_min"], md.config["sample"]["guidance_sigma_max"]) \
+        == (0.3, 5.0)
+    assert all(v.dtype == torch.float32 for v in md.weights("ema").values() if v.is_floating_point())
+    bad = run("bundle", latent_run, tmp_path / "bad", "--guidance-interval", "3")
+    assert bad.exit_code == 2 and "LO,HI" in bad.output and not (tmp_path / "bad").exists()
+
+
+def test_python_m_bundle_is_an_alias_of_the_command():
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "ldm_sprites.bundle", "--help"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "python -m ldm_sprites.bundle [OPTIONS] RUN OUT" in res.stdout
+
+
 def test_bundled_and_original_sample_alike(latent_run, tmp_path):
     bundled = bundle_model(latent_run, tmp_path / "m")
     outs = []
@@ -81,8 +105,8 @@ def test_demo_command_writes_grid_gif_and_assets(latent_run, tmp_path):
 
 
 def test_default_model_is_bundled_or_error_is_clear(tmp_path):
-    from ldm_sprites.runtime import bundled_model_dir
     from ldm_sprites.errors import UserError
+    from ldm_sprites.runtime import bundled_model_dir
 
     try:
         path = bundled_model_dir()

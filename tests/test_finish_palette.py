@@ -194,7 +194,7 @@ def test_export_impossible_finishing_options_are_one_line_errors(raw_dir, tmp_pa
 
 
 def test_bundling_keeps_the_palette(tiny_model, tmp_path):
-    from ldm_sprites.bundle import bundle_model
+    from ldm_sprites.diffusion.bundle import bundle_model
 
     out = bundle_model(tiny_model, tmp_path / "bundled")
     assert all((out / name).is_file() for name in PALETTE_FILES)

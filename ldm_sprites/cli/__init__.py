@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "vary": "ldm_sprites.cli.edit_cmd:vary",
     "inpaint": "ldm_sprites.cli.edit_cmd:inpaint",
     "studio": "ldm_sprites.cli.studio_cmd:studio",
+    "bundle": "ldm_sprites.cli.bundle_cmd:bundle",
 }
 
 _VERBOSE = False
