@@ -3,8 +3,7 @@
     python benchmarks/bench_export.py [--n 64] [--size 32] [--out /tmp/bench-export]
 
 Prints a markdown table (its results are in docs/benchmarks.md). Sprites come from
-``ldm_sprites.data.demo.make_demo_sprites`` when it exists, else from the export package's
-synthetic sprites.
+``ldm_sprites.data.demo.make_demo_sprites``.
 """
 
 from __future__ import annotations
@@ -14,25 +13,24 @@ import math
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from ldm_sprites.export import ExportOptions, Sprite, export_sprites
-from ldm_sprites.export.fidelity import RENDERERS, alpha_iou, identical_share, rasterize
-from ldm_sprites.export.svg import sprite_svg, trace_sprite
-from ldm_sprites.export.upscale import nearest
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find benchmarks
+
+from benchmarks.fidelity import RENDERERS, alpha_iou, identical_share, rasterize  # noqa: E402
+from ldm_sprites.export import ExportOptions, Sprite, export_sprites  # noqa: E402
+from ldm_sprites.export.svg import sprite_svg, trace_sprite  # noqa: E402
+from ldm_sprites.export.upscale import nearest  # noqa: E402
 
 
 def bench_sprites(n: int, size: int) -> tuple[list[Sprite], str]:
-    try:
-        from ldm_sprites.data.demo import make_demo_sprites
-    except ImportError:
-        from ldm_sprites.export.synthetic import synthetic_sprites
+    from ldm_sprites.data.demo import make_demo_sprites
 
-        images = synthetic_sprites(n, size)
-        return [Sprite(f"sprite-{i:03d}", im, None, i) for i, im in enumerate(images)], "synthetic"
     images, labels = make_demo_sprites(math.ceil(n / 6), size, 0)
     sprites = [Sprite(f"{lab}-{i:03d}", np.ascontiguousarray(im), lab, i)
                for i, (im, lab) in enumerate(zip(images, labels))]

@@ -9,7 +9,7 @@ from PIL import Image
 
 from ldm_sprites.cli import cli
 from ldm_sprites.export import ExportOptions, load_sprite_folder
-from ldm_sprites.export.synthetic import synthetic_sprite
+from tests.synthetic import synthetic_sprite
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ldm_sprites.export.synthetic import synthetic_sprite
 from ldm_sprites.export.upscale import nearest, scale2x, scale2x_once, upscale
+from tests.synthetic import synthetic_sprite
 
 
 def test_nearest_makes_blocks():

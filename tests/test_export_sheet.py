@@ -9,7 +9,7 @@ from PIL import Image
 from ldm_sprites.export import ExportOptions, Sprite, export_sprites
 from ldm_sprites.export.gif import TRANSPARENT_INDEX, gif_frames
 from ldm_sprites.export.sheet import make_frame, pack
-from ldm_sprites.export.synthetic import synthetic_sprite
+from tests.synthetic import synthetic_sprite
 
 
 def _sprites(n=5, size=16):

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from ldm_sprites.export.fidelity import rasterize
+from benchmarks.fidelity import rasterize
 from ldm_sprites.export.stickers import (
     A4_PX, layout_sticker, sticker_png, sticker_sheets, sticker_svg,
 )

@@ -17,12 +17,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def demo_sprites(n_per_class: int) -> list[Sprite]:
-    try:
-        from ldm_sprites.data.demo import make_demo_sprites
-    except ImportError:
-        from ldm_sprites.export.synthetic import synthetic_sprites
+    from ldm_sprites.data.demo import make_demo_sprites
 
-        return [Sprite(f"sprite-{i:02d}", im) for i, im in enumerate(synthetic_sprites(6 * n_per_class, 32))]
     images, labels = make_demo_sprites(n_per_class, 32, 0)
     return [Sprite(f"{lab}-{i:02d}", np.ascontiguousarray(im), lab, i)
             for i, (im, lab) in enumerate(zip(images, labels))]

@@ -1,4 +1,4 @@
-"""Small synthetic RGBA sprites for tests and benchmarks (no dataset or model needed).
+"""Small synthetic RGBA sprites for the export tests (no dataset or model needed).
 
 Each is a wobbly blob with a few flat colours, a transparent hole and a lone pixel: the cases
 that trip tracers (holes, single pixels, several colours touching) in a few lines.
