@@ -3,7 +3,7 @@
     python benchmarks/bench_export.py [--n 64] [--size 32] [--out /tmp/bench-export]
 
 Prints a markdown table (its results are in docs/benchmarks.md). Sprites come from
-``ldm_sprites.data.demo.make_demo_sprites``.
+``ldm_sprites.demo_art.make_demo_sprites``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ldm_sprites.export.upscale import nearest  # noqa: E402
 
 
 def bench_sprites(n: int, size: int) -> tuple[list[Sprite], str]:
-    from ldm_sprites.data.demo import make_demo_sprites
+    from ldm_sprites.demo_art import make_demo_sprites
 
     images, labels = make_demo_sprites(math.ceil(n / 6), size, 0)
     sprites = [Sprite(f"{lab}-{i:03d}", np.ascontiguousarray(im), lab, i)

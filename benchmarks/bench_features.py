@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import machine, table
-from ldm_sprites.data.demo import make_demo_sprites
+from ldm_sprites.demo_art import make_demo_sprites
 from ldm_sprites.evaluation.features import get_extractor
 from ldm_sprites.evaluation.metrics import bootstrap_fd
 from ldm_sprites.evaluation.sanity import NOISE_SIGMA, set_features, violations

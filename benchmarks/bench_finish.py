@@ -97,7 +97,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from ldm_sprites import api
-    from ldm_sprites.data.demo import make_demo_sprites
+    from ldm_sprites.demo_art import make_demo_sprites
     from ldm_sprites.runtime import bundled_model_dir
 
     data, _ = make_demo_sprites(250, 32, 0)          # what the bundled model was trained on

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from ldm_sprites.autoencoder.handle import load_autoencoder
-from ldm_sprites.data.demo import make_demo_sprites
+from ldm_sprites.demo_art import make_demo_sprites
 from ldm_sprites.data.tensors import model_to_rgba_uint8, rgba_uint8_to_model
 from ldm_sprites.diffusion.pipeline import DiffusionPipeline
 from ldm_sprites.runtime import bundled_model_dir

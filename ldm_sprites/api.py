@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ldm_sprites.data.demo import DEMO_CLASSES, make_demo_sprites, write_demo_set  # noqa: F401
+from ldm_sprites.demo_art import DEMO_CLASSES, make_demo_sprites, write_demo_set  # noqa: F401
 from ldm_sprites.export import ExportOptions, Sprite, export_sprites, load_sprite_folder  # noqa: F401
 
 # train_diffusion(**overrides) keyword -> dotted config key

@@ -18,7 +18,7 @@ TINY_TRAIN = ["--preset", "nano", "--size", "16", "--batch-size", "8", "--sample
 
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
-    from ldm_sprites.data.demo import write_demo_set
+    from ldm_sprites.demo_art import write_demo_set
 
     return write_demo_set(tmp_path_factory.mktemp("demo"), n_per_class=4, size=16, seed=0)
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from ldm_sprites.data.demo import (
+from ldm_sprites.demo_art import (
     DEMO_CLASSES,
     DEMO_SHAPES,
     make_demo_sprites,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ldm_sprites.data.demo import make_demo_sprites
+from ldm_sprites.demo_art import make_demo_sprites
 from ldm_sprites.errors import UserError
 from ldm_sprites.evaluation import features as feat
 from ldm_sprites.evaluation.metrics import _fd_from_grams, bootstrap_fd, frechet_distance

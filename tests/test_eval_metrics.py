@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ldm_sprites.data.demo import make_demo_sprites
+from ldm_sprites.demo_art import make_demo_sprites
 from ldm_sprites.errors import UserError
 from ldm_sprites.evaluation.features import RandomCNNFeatures
 from ldm_sprites.evaluation.memorization import memorization_report, neighbours_image

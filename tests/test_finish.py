@@ -141,7 +141,7 @@ def test_fallback_palette_from_the_sprites_when_the_model_has_none(capsys):
 
 
 def test_compute_palette_statistics_on_clean_pixel_art():
-    from ldm_sprites.data.demo import make_demo_sprites
+    from ldm_sprites.demo_art import make_demo_sprites
 
     data, _ = make_demo_sprites(6, size=16, seed=0)
     info = compute_palette(data)

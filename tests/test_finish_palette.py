@@ -108,7 +108,7 @@ def test_a_damaged_palette_json_is_a_one_line_error(tmp_path):
 
 
 def test_palette_json_round_trip(tmp_path):
-    from ldm_sprites.data.demo import make_demo_sprites
+    from ldm_sprites.demo_art import make_demo_sprites
 
     info = compute_palette(make_demo_sprites(3, size=16)[0])
     (tmp_path / "config.json").write_text("{}")

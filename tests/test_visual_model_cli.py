@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ldm_sprites.cli import cli
-from ldm_sprites.data.demo import write_demo_set
+from ldm_sprites.demo_art import write_demo_set
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def demo_sprites(n_per_class: int) -> list[Sprite]:
-    from ldm_sprites.data.demo import make_demo_sprites
+    from ldm_sprites.demo_art import make_demo_sprites
 
     images, labels = make_demo_sprites(n_per_class, 32, 0)
     return [Sprite(f"{lab}-{i:02d}", np.ascontiguousarray(im), lab, i)

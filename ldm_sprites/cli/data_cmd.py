@@ -37,7 +37,7 @@ def demo_data(out: str, num_per_class: int, size: str, seed: int) -> None:
     Hugging Face imagefolder layout: OUT/images/*.png and OUT/metadata.csv with the columns
     file_name, type (the class) and shape (the body shape drawn). Deterministic by --seed.
     """
-    from ldm_sprites.data.demo import DEMO_CLASSES, write_demo_set
+    from ldm_sprites.demo_art import DEMO_CLASSES, write_demo_set
     from ldm_sprites.fsutil import ensure_dir
 
     out_dir = ensure_dir(out)

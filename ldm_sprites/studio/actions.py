@@ -249,7 +249,7 @@ def forward_gif(rgba: np.ndarray, out_dir: str | Path, schedules=("cosine", "lin
 
 def demo_sprite(class_name: str | None = None, size: int = 32, seed: int = 0) -> np.ndarray:
     """A real (procedural training-set) sprite for the forward process."""
-    from ldm_sprites.data.demo import DEMO_CLASSES, make_demo_sprites
+    from ldm_sprites.demo_art import DEMO_CLASSES, make_demo_sprites
 
     name = class_name if class_name in DEMO_CLASSES else DEMO_CLASSES[0]
     images, _ = make_demo_sprites(1, size=size, seed=seed, classes=[name])

@@ -316,7 +316,7 @@ def _safe_classes(model_value) -> list[str]:
 
 
 def _demo_classes() -> list[str]:
-    from ldm_sprites.data.demo import DEMO_CLASSES
+    from ldm_sprites.demo_art import DEMO_CLASSES
 
     return list(DEMO_CLASSES)
 
