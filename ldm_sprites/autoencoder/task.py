@@ -41,6 +41,9 @@ def holdout_split(n: int, share: float, seed: int) -> tuple[torch.Tensor, torch.
 
 
 class AutoencoderTask:
+    """The trainer's ``training.task.Task`` for stage one, every hook implemented (this package
+    sits below ``training``, so it satisfies the protocol without importing it)."""
+
     name = "autoencoder"
 
     def __init__(self, cfg: AEConfig, images: torch.Tensor, data_dir: str | None = None):
@@ -49,6 +52,7 @@ class AutoencoderTask:
         self.cfg = cfg
         self.data_dir = str(Path(data_dir).resolve()) if data_dir else None
         self.classes: list[str] = []
+        self.model_files: dict[str, bytes] | None = None   # palette files for checkpoints
         self.train_ids, self.holdout_ids = holdout_split(images.shape[0], cfg.data.holdout,
                                                          cfg.train.seed)
         self.images = images

@@ -19,6 +19,7 @@ from ldm_sprites.data.mapped import chunked_abs_max
 from ldm_sprites.data.tensors import augment, rgba_uint8_to_model
 from ldm_sprites.diffusion.dit import build_dit
 from ldm_sprites.diffusion.schedule import NoiseSchedule
+from ldm_sprites.training.task import Task
 
 
 LOSS_BUCKETS = 10
@@ -39,7 +40,9 @@ def _bucket_logs(out, target, t, T: int) -> dict:
     return logs
 
 
-class DiffusionTask:
+class DiffusionTask(Task):
+    """The ``Task`` of stage two; the optional hooks it does not define keep their defaults."""
+
     name = "diffusion"
 
     def __init__(self, cfg: DiffusionConfig, images: torch.Tensor | None, labels: torch.Tensor,
