@@ -4,6 +4,8 @@
     api.write_demo_set("data/demo", n_per_class=100)
     run = api.train_diffusion("data/demo", "runs/px", config="configs/pixel-tiny.yaml",
                               label_column="type", steps=300)
+    # latent mode: ae = api.train_ae("data/demo", "runs/ae", config="configs/demo-ae.yaml"),
+    # then api.train_diffusion(..., config="configs/demo-dit.yaml", ae=ae)
     pipe = api.load_pipeline(run)
     sprites, names = api.generate(pipe, classes=["fire"], num=8, seed=0)
     api.export_sprites(api.sprites_to_export(sprites, names), "assets/fire")
@@ -18,42 +20,77 @@ import numpy as np
 from ldm_sprites.demo_art import DEMO_CLASSES, make_demo_sprites, write_demo_set  # noqa: F401
 from ldm_sprites.export import ExportOptions, Sprite, export_sprites, load_sprite_folder  # noqa: F401
 
-# train_diffusion(**overrides) keyword -> dotted config key
+# Keywords of train_diffusion and train_ae -> dotted config keys: the shared train section and
+# the data keys both stages have.
+_TRAIN_OVERRIDES = {
+    "steps": "train.steps", "batch_size": "train.batch_size", "lr": "train.lr",
+    "seed": "train.seed", "checkpoint_every": "train.checkpoint_every",
+    "sample_every": "train.sample_every", "log_every": "train.log_every",
+    "warmup_steps": "train.warmup_steps", "ema_decay": "train.ema_decay",
+    "mixed_precision": "train.mixed_precision", "compile": "train.compile", "size": "data.size",
+    "channels": "data.channels", "flip": "data.flip", "resample": "data.resample",
+}
+# train_diffusion(**overrides)
 _OVERRIDES = {
-    "preset": "model.preset", "patch_size": "model.patch_size", "steps": "train.steps",
-    "batch_size": "train.batch_size", "lr": "train.lr", "seed": "train.seed",
-    "checkpoint_every": "train.checkpoint_every", "sample_every": "train.sample_every",
-    "log_every": "train.log_every", "warmup_steps": "train.warmup_steps",
-    "ema_decay": "train.ema_decay", "mixed_precision": "train.mixed_precision",
-    "compile": "train.compile", "size": "data.size", "channels": "data.channels",
-    "label_column": "data.label_column", "flip": "data.flip", "hue_jitter": "data.hue_jitter",
-    "resample": "data.resample", "prediction": "diffusion.prediction",
-    "schedule": "diffusion.schedule", "timestep_bias": "diffusion.timestep_bias",
-    "min_snr_gamma": "diffusion.min_snr_gamma",
+    **_TRAIN_OVERRIDES, "preset": "model.preset", "patch_size": "model.patch_size",
+    "label_column": "data.label_column", "hue_jitter": "data.hue_jitter",
+    "prediction": "diffusion.prediction", "schedule": "diffusion.schedule",
+    "timestep_bias": "diffusion.timestep_bias", "min_snr_gamma": "diffusion.min_snr_gamma",
     "guidance": "sample.guidance", "sampler": "sample.sampler", "sample_steps": "sample.steps",
 }
+# train_ae(**overrides)
+_AE_OVERRIDES = {
+    **_TRAIN_OVERRIDES, "quantizer": "model.quantizer", "downsample": "model.downsample",
+    "latent_channels": "model.latent_channels", "holdout": "data.holdout", "crop": "data.crop",
+    "gan_weight": "loss.gan_weight",
+}
+
+
+def _run_settings(overrides: dict, names: dict, time_budget) -> tuple[dict, float | None]:
+    """The ``**overrides`` of a train_* call -> (dotted config overrides, time budget in s)."""
+    from ldm_sprites.errors import UserError
+    from ldm_sprites.training.budget import check_exclusive
+
+    budget_s = check_exclusive(overrides.get("steps"), None if time_budget is None else
+                               (f"{time_budget}s" if isinstance(time_budget, (int, float))
+                                else time_budget))
+    unknown = set(overrides) - set(names)
+    if unknown:
+        raise UserError(f"unknown option(s) {', '.join(sorted(unknown))}; "
+                        f"valid: {', '.join(sorted(names))}")
+    return {names[k]: v for k, v in overrides.items()}, budget_s
+
+
+def train_ae(data, out, config=None, resume: bool = False, device=None, cache_dir=None,
+             time_budget: str | float | None = None, **overrides) -> Path:
+    """Train (or resume) a sprite autoencoder, stage one of latent diffusion, as ``ldmsprites
+    train-ae`` does; returns the newest checkpoint directory (``ae=`` of ``train_diffusion``).
+
+    ``overrides``: quantizer, downsample, latent_channels, holdout, crop, gan_weight and the
+    training keywords of ``train_diffusion`` (steps, batch_size, lr, seed, size, ...);
+    ``time_budget`` as there. On ``resume`` the run's saved config wins except for ``steps``.
+    """
+    from ldm_sprites.training.ae_run import resolve_ae_config, run_ae_training
+
+    dotted, budget_s = _run_settings(overrides, _AE_OVERRIDES, time_budget)
+    cfg = resolve_ae_config(config, out, resume, dotted)
+    result = run_ae_training(cfg, data, out, resume=resume, device=device, cache_dir=cache_dir,
+                             time_budget=budget_s)
+    return Path(result["checkpoint"])
 
 
 def train_diffusion(data, out, config=None, ae=None, resume: bool = False, device=None,
                     cache_dir=None, time_budget: str | float | None = None, **overrides) -> Path:
     """Train (or resume) a diffusion model; returns the newest checkpoint directory.
 
+    ``ae``: an autoencoder run or checkpoint (``train_ae``) for a latent model.
     ``time_budget``: ``"30m"``, ``"2h"``, ``"1h30m"`` or seconds, instead of ``steps`` — the
     run's total training time, as ``--time-budget`` (see README).
     """
-    from ldm_sprites.errors import UserError
-    from ldm_sprites.training.budget import check_exclusive
     from ldm_sprites.training.diffusion_run import resolve_config, run_diffusion_training
 
-    budget_s = check_exclusive(overrides.get("steps"), None if time_budget is None else
-                               (f"{time_budget}s" if isinstance(time_budget, (int, float))
-                                else time_budget))
-    unknown = set(overrides) - set(_OVERRIDES)
-    if unknown:
-        raise UserError(f"unknown option(s) {', '.join(sorted(unknown))}; "
-                        f"valid: {', '.join(sorted(_OVERRIDES))}")
-    cfg, saved_ae = resolve_config(config, out, resume,
-                                   {_OVERRIDES[k]: v for k, v in overrides.items()})
+    dotted, budget_s = _run_settings(overrides, _OVERRIDES, time_budget)
+    cfg, saved_ae = resolve_config(config, out, resume, dotted)
     result = run_diffusion_training(cfg, data, out, ae_dir=ae or saved_ae, resume=resume,
                                     device=device, cache_dir=cache_dir, time_budget=budget_s)
     return Path(result["checkpoint"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ldm_sprites.config import DiffusionConfig, apply_overrides, check_ranges, from_dict, load_config
+from ldm_sprites.config import DiffusionConfig, apply_overrides, check_ranges, from_dict
 from ldm_sprites.errors import UserError
 
 
@@ -20,22 +20,18 @@ def resolve_config(config_path, out_dir, resume: bool, overrides: dict):
     """The config to train with, and the AE directory a resumed run was using (or None).
 
     On ``resume`` the run's own saved config wins (same model, data and schedule); only the step
-    budget and compilation may change.
+    budget and compilation may change (``resume.resolve_run_config``).
     """
-    from ldm_sprites.modeldir import list_checkpoints, load_model_dir
+    from ldm_sprites.training.resume import resolve_run_config
 
-    out = Path(out_dir)
-    ckpts = list_checkpoints(out) if out.exists() else []
-    if resume and ckpts:
-        saved = load_model_dir(ckpts[-1]).config
-        cfg = from_dict(DiffusionConfig, {k: saved[k] for k in
-                                           ("diffusion", "data", "train", "sample") if k in saved}
-                        | {"model": _model_section(saved)})
-        apply_overrides(cfg, {k: overrides.get(k) for k in ("train.steps", "train.compile")})
-        return cfg, (saved.get("ae") or {}).get("path")
-    cfg = load_config(config_path)
-    apply_overrides(cfg, overrides)
-    return cfg, None
+    cfg, saved = resolve_run_config(out_dir, resume, "diffusion", DiffusionConfig, config_path,
+                                    overrides, _from_saved, ("train.steps", "train.compile"))
+    return cfg, ((saved or {}).get("ae") or {}).get("path")
+
+
+def _from_saved(saved: dict) -> DiffusionConfig:
+    return from_dict(DiffusionConfig, {k: saved[k] for k in ("diffusion", "data", "train", "sample")
+                                       if k in saved} | {"model": _model_section(saved)})
 
 
 def run_diffusion_training(cfg: DiffusionConfig, data_dir, out_dir, ae_dir=None,

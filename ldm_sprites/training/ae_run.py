@@ -1,0 +1,58 @@
+"""Everything ``train-ae`` does, as a library call (the CLI and ``api.train_ae`` share it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ldm_sprites.autoencoder.config import AEConfig
+from ldm_sprites.config import from_dict
+
+# What ``--resume`` may still change in a run's saved config.
+RESUME_KEYS = ("train.steps",)
+
+
+def resolve_ae_config(config_path, out_dir, resume: bool, overrides: dict) -> AEConfig:
+    """The config to train with: the YAML at ``config_path`` with ``overrides`` (dotted keys),
+    or on ``resume`` the run's own saved config (``resume.resolve_run_config``)."""
+    from ldm_sprites.training.resume import resolve_run_config
+
+    cfg, _ = resolve_run_config(out_dir, resume, "autoencoder", AEConfig, config_path, overrides,
+                                _from_saved, RESUME_KEYS)
+    return cfg
+
+
+def _from_saved(saved: dict) -> AEConfig:
+    return from_dict(AEConfig, {k: saved[k] for k in ("model", "loss", "data", "train")})
+
+
+def run_ae_training(cfg: AEConfig, data_dir, out_dir, resume: bool = False,
+                    device: str | None = None, cache_dir=None, stop_after: int | None = None,
+                    time_budget: float | None = None) -> dict:
+    """Check the config, load (cached) data, build the autoencoder and train it.
+
+    Returns the trainer's result plus ``heldout_metrics`` of the last evaluation.
+    ``time_budget``: seconds of training for the whole run instead of ``cfg.train.steps``."""
+    from ldm_sprites.autoencoder.config import check_config
+    from ldm_sprites.autoencoder.task import AutoencoderTask
+    from ldm_sprites.config import check_ranges
+    from ldm_sprites.console import info
+    from ldm_sprites.data.dataset import DataSpec, load_sprite_data
+    from ldm_sprites.finish.palette import training_palette_files
+    from ldm_sprites.training.trainer import seed_everything, train
+
+    check_config(cfg)
+    check_ranges(cfg)
+    seed_everything(cfg.train.seed)
+    d = cfg.data
+    data = load_sprite_data(data_dir, DataSpec(d.size, d.channels, d.resample, d.background, None),
+                            cache_dir=cache_dir, max_bad_fraction=d.max_bad_fraction)
+    task = AutoencoderTask(cfg, data.images, data_dir)
+    task.model_files = training_palette_files(data.images)  # palette.json & co. in checkpoints
+    m = cfg.model
+    n_params = sum(p.numel() for p in task.model.parameters())
+    info(f"{len(data)} sprites ({task.n} train, {len(task.holdout_ids)} held out); {m.quantizer} "
+         f"autoencoder, f={m.downsample}, latent {m.latent_channels}x{d.size // m.downsample}x"
+         f"{d.size // m.downsample}, {n_params / 1e6:.2f} M parameters")
+    result = train(task, cfg.train, Path(out_dir), resume=resume, device=device,
+                   stop_after=stop_after, time_budget=time_budget)
+    return dict(result, heldout_metrics=task.heldout_metrics)
