@@ -47,7 +47,7 @@ def decoder_table(ae_dir: str, real, seed: int = 0) -> dict:
 
 
 def sampler_table(model_dir: str, n: int = 96) -> dict:
-    pipe = DiffusionPipeline.load(model_dir)
+    pipe = DiffusionPipeline.from_pretrained(model_dir)
     labels, _ = pipe.spread_labels(None, n)
     cols = {}
     for kw in SAMPLER_RUNS:

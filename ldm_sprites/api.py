@@ -101,7 +101,8 @@ def load_pipeline(model=None, device=None, weights: str = "ema"):
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
     from ldm_sprites.runtime import bundled_model_dir
 
-    return DiffusionPipeline.load(model or bundled_model_dir(), device=device, weights=weights)
+    return DiffusionPipeline.from_pretrained(model or bundled_model_dir(), device=device,
+                                             weights=weights)
 
 
 def generate(pipe, classes: list[str] | None = None, num: int = 16, seed: int = 0,

@@ -63,6 +63,15 @@ class ModelDir:
             raise UserError(f"{f} is damaged ({type(exc).__name__}: {exc}); "
                             "copy the model again or use an earlier checkpoint") from None
 
+    def load_into(self, model: torch.nn.Module, name: str = "ema") -> torch.nn.Module:
+        """Load the ``name`` weights into ``model`` (built from this config) and return it; a
+        model that does not match them is an error naming this directory."""
+        missing, unexpected = model.load_state_dict(self.weights(name), strict=False)
+        if missing or unexpected:
+            raise UserError(f"{self.path}: weights do not match the config "
+                            f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")
+        return model
+
     def train_state(self) -> dict | None:
         f = self.path / TRAIN_STATE
         if not f.is_file():

@@ -122,7 +122,7 @@ def test_latent_model_records_a_clip_bound_and_samples_stay_on_scale(latent_run)
 
     md = load_model_dir(latent_run)
     assert md.config["space"] == "latent" and md.config["x0_clip"] > 0.5
-    pipe = DiffusionPipeline.load(latent_run, device="cpu")
+    pipe = DiffusionPipeline.from_pretrained(latent_run, device="cpu")
     seen = []
     pipe.sample([0, 1], guidance=3.0, steps=4, seed=0,
                 callback=lambda i, x, x0: seen.append(x0.abs().max().item()))

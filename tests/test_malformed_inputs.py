@@ -361,7 +361,7 @@ def test_os_errors_from_anywhere_are_one_line(tiny_model, tmp_path, monkeypatch)
     def denied(*_a, **_k):
         raise PermissionError(errno.EACCES, "Permission denied", "/somewhere/file")
 
-    monkeypatch.setattr(pipeline.DiffusionPipeline, "load", denied)
+    monkeypatch.setattr(pipeline.DiffusionPipeline, "from_pretrained", denied)
     res = run("generate", "--model", tiny_model, *GEN, "--out-dir", tmp_path / "g")
     assert_one_line_error(res, "/somewhere/file", "permission denied")
     assert errno.EACCES  # the message is the same whichever command hit it

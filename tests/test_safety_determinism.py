@@ -155,7 +155,7 @@ def _raise(exc):
 def test_unexpected_error_is_one_line_unless_verbose(tiny_model, tmp_path, monkeypatch):
     from ldm_sprites.diffusion import pipeline
 
-    monkeypatch.setattr(pipeline.DiffusionPipeline, "load",
+    monkeypatch.setattr(pipeline.DiffusionPipeline, "from_pretrained",
                         _raise(RuntimeError("kaboom in the sampler\nsecond line")))
     args = ["generate", "--model", tiny_model, *GEN, "--out-dir", tmp_path / "g"]
     line = assert_one_line_error(run(*args), "RuntimeError: kaboom in the sampler", "--verbose")
@@ -167,7 +167,7 @@ def test_unexpected_error_is_one_line_unless_verbose(tiny_model, tmp_path, monke
 def test_ctrl_c_outside_training_exits_130(tiny_model, tmp_path, monkeypatch):
     from ldm_sprites.diffusion import pipeline
 
-    monkeypatch.setattr(pipeline.DiffusionPipeline, "load", _raise(KeyboardInterrupt()))
+    monkeypatch.setattr(pipeline.DiffusionPipeline, "from_pretrained", _raise(KeyboardInterrupt()))
     res = run("generate", "--model", tiny_model, *GEN, "--out-dir", tmp_path / "g")
     assert_one_line_error(res, "interrupted", code=130)
 

@@ -32,7 +32,7 @@ def test_reverse_recorder_one_frame_per_saved_step(run, tmp_path, steps, every, 
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
     from ldm_sprites.visual.reverse import ReverseRecorder
 
-    pipe = DiffusionPipeline.load(run["run"], device="cpu")
+    pipe = DiffusionPipeline.from_pretrained(run["run"], device="cpu")
     rec = ReverseRecorder(pipe, max_sprites=3, every=every,
                           timesteps=pipe.schedule.spaced_timesteps(steps))
     x = pipe.sample([0, 1, 2, 3], sampler="ddim", steps=steps, callback=rec)

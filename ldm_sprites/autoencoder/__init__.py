@@ -1,10 +1,12 @@
 """Stage one of two-stage latent diffusion: sprite autoencoders (KL, VQ, FSQ).
 
-``ldmsprites train-ae`` trains one (``task.AutoencoderTask`` on the shared trainer); latent-mode
-``train-diffusion --ae`` and ``generate`` use it through this API:
+``ldmsprites train-ae`` and ``api.train_ae`` train one (``task.AutoencoderTask`` on the shared
+trainer, run by ``training/ae_run.py``); latent-mode ``train-diffusion --ae`` and ``generate``
+use it through this API:
 
-* ``load_autoencoder(path, device)`` -> handle with ``encode``/``decode`` of *scaled* latents,
-  ``data_spec``, ``downsample``, ``latent_channels``, ``scale_factor``, ``reference()``;
+* ``AutoencoderHandle.from_pretrained(path, device)`` (``load_autoencoder`` for short) -> handle
+  with ``encode``/``decode`` of *scaled* latents, ``data_spec``, ``downsample``,
+  ``latent_channels``, ``scale_factor``, ``reference()``; ``save_pretrained(dir)`` writes one;
 * ``encode_dataset(handle, sprite_data, cache_dir, flip)`` -> cached (views, N, C, h, w) latents;
 * ``load_autoencoder_for(diffusion_model_dir, device, override)`` -> the handle a latent
   diffusion model was trained with, checked by content hash.

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ldm_sprites.errors import UserError
-from ldm_sprites.modeldir import ModelDir, hash_model_dir, load_model_dir
+from ldm_sprites.modeldir import ModelDir, hash_model_dir, load_model_dir, save_model_dir
 from ldm_sprites.runtime import resolve_device
 
 ENCODE_BATCH = 256
@@ -27,34 +27,56 @@ def build_from_config(config: dict):
 
 
 class AutoencoderHandle:
-    """EMA weights by default, eval mode, on one device. ``encode``/``decode`` take and return
-    *scaled* latents (unit variance over the training data)."""
+    """A trained autoencoder in eval mode on one device. ``encode``/``decode`` take and return
+    *scaled* latents (unit variance over the training data).
 
-    def __init__(self, md: ModelDir, device: torch.device, weights: str = "ema"):
-        self.path = Path(md.path).resolve()
-        self.config = md.config
+    ``from_pretrained(dir)`` loads a model directory (EMA weights by default) and
+    ``save_pretrained(dir)`` writes one, in the format of ``modeldir``."""
+
+    def __init__(self, model, config: dict, device, path: str | Path | None = None):
+        """``model``: an ``Autoencoder`` built from ``config`` (a saved config: ``model``,
+        ``data``, ``scale_factor``); ``path``: the model directory it was loaded from."""
+        self.path = Path(path).resolve() if path is not None else None
+        self.config = config
         self.device = torch.device(device)
-        self.model = build_from_config(md.config)
-        missing, unexpected = self.model.load_state_dict(md.weights(weights), strict=False)
-        if missing or unexpected:
-            raise UserError(f"{md.path}: weights do not match the config "
-                            f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")
-        self.model.eval().requires_grad_(False).to(self.device)
-        d = md.config["data"]
+        self.model = model.eval().requires_grad_(False).to(self.device)
+        d = config["data"]
         self.data_spec = {"size": int(d["size"]), "channels": int(d["channels"]),
                           "resample": d.get("resample", "nearest"),
                           "background": d.get("background", "#ffffff")}
-        self.downsample = int(md.config["model"]["downsample"])
-        self.latent_channels = int(md.config["model"]["latent_channels"])
-        self.quantizer = md.config["model"].get("quantizer", "kl")
-        self.scale_factor = float(md.config.get("scale_factor") or 1.0)
+        self.downsample = int(config["model"]["downsample"])
+        self.latent_channels = int(config["model"]["latent_channels"])
+        self.quantizer = config["model"].get("quantizer", "kl")
+        self.scale_factor = float(config.get("scale_factor") or 1.0)
         self._hash: str | None = None
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device=None,
+                        weights: str = "ema") -> "AutoencoderHandle":
+        """The autoencoder of a model directory or ``train-ae`` run (its newest checkpoint)."""
+        dev = device if isinstance(device, torch.device) else resolve_device(device)
+        p = Path(path)
+        if not p.exists():
+            raise UserError(f"autoencoder {p} does not exist (train one with 'ldmsprites "
+                            "train-ae' and pass its --out folder as --ae)")
+        md = load_model_dir(p, expect_kind="autoencoder")
+        return cls(md.load_into(build_from_config(md.config), weights), md.config, dev, md.path)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write a model directory that ``from_pretrained`` loads back into this autoencoder: its
+        config and the weights it holds (as the EMA weights, which load by default)."""
+        config = {k: v for k, v in self.config.items() if k != "format_version"}
+        return save_model_dir(path, config, {"ema": self.model.state_dict()})
 
     @property
     def latent_size(self) -> int:
         return self.data_spec["size"] // self.downsample
 
     def reference(self) -> dict:
+        """Path and content hash of the model directory, as a latent diffusion model records it."""
+        if self.path is None:
+            raise UserError("this autoencoder was not loaded from a model directory; "
+                            "save_pretrained it first")
         if self._hash is None:
             self._hash = hash_model_dir(self.path)
         return {"path": str(self.path), "hash": self._hash}
@@ -75,13 +97,8 @@ class AutoencoderHandle:
 
 
 def load_autoencoder(path: str | Path, device=None, weights: str = "ema") -> AutoencoderHandle:
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"autoencoder {p} does not exist (train one with 'ldmsprites train-ae' "
-                        "and pass its --out folder as --ae)")
-    md = load_model_dir(p, expect_kind="autoencoder")
-    return AutoencoderHandle(md, dev, weights)
+    """``AutoencoderHandle.from_pretrained``."""
+    return AutoencoderHandle.from_pretrained(path, device, weights)
 
 
 def load_autoencoder_for(model_dir: ModelDir, device, override: str | Path | None = None):

@@ -33,7 +33,7 @@ def demo(out_dir, model_dir, per_class, guidance, seed, device, **finish_flags):
 
     t0 = time.perf_counter()
     out = ensure_dir(out_dir)
-    pipe = DiffusionPipeline.load(model_dir or bundled_model_dir(), device=device)
+    pipe = DiffusionPipeline.from_pretrained(model_dir or bundled_model_dir(), device=device)
     classes = pipe.classes or ["sprite"]
     n_cls = len(classes)
     # Round-robin labels: the first n_cls sprites (the ones the GIF records) cover every class.

@@ -70,7 +70,8 @@ class _Job:
         from ldm_sprites.runtime import bundled_model_dir
 
         self.model_dir = kw["model_dir"] or bundled_model_dir()
-        self.pipe = DiffusionPipeline.load(self.model_dir, device=kw["device"], ae_path=kw["ae_dir"])
+        self.pipe = DiffusionPipeline.from_pretrained(self.model_dir, device=kw["device"],
+                                                      ae_path=kw["ae_dir"])
         self.classes = split_names(kw["class_names"])
         if self.classes:
             self.pipe.class_ids(self.classes)  # unknown class: fail now

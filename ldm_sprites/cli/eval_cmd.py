@@ -66,7 +66,7 @@ def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, l
     out = Path(out_json)
     ensure_dir(out.parent)
     extractor = get_extractor(features, device or "cpu")  # fails fast when Inception is offline
-    pipe = DiffusionPipeline.load(model_dir, device=device, weights=weights)
+    pipe = DiffusionPipeline.from_pretrained(model_dir, device=device, weights=weights)
     d = pipe.config.get("data", {})
     # The real sprites must look like the training data: the model's own size/channels/etc.
     spec = DataSpec(size=d.get("size", 32), channels=d.get("channels", 4),

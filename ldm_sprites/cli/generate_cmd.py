@@ -66,8 +66,8 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
     for p in (out_dir, export_dir):
         if p:
             ensure_dir(p)
-    pipe = DiffusionPipeline.load(model_dir or bundled_model_dir(), device=device, weights=weights,
-                                  ae_path=ae_dir)
+    pipe = DiffusionPipeline.from_pretrained(model_dir or bundled_model_dir(), device=device,
+                                             weights=weights, ae_path=ae_dir)
     labels, label_names = pipe.spread_labels(split_names(class_names), num)
     # Only what the user set; the pipeline fills the rest from the model's saved defaults.
     user = dict(sampler=sampler, steps=steps, guidance=guidance, eta=eta, init_noise=init_noise,

@@ -1,7 +1,8 @@
 """A trained diffusion model ready to sample: load a model directory, map class names, sample.
 
-``DiffusionPipeline.load(path)`` reads the model directory (EMA weights by default), the noise
-schedule and, in latent mode, the autoencoder it was trained with (checked by content hash).
+``DiffusionPipeline.from_pretrained(path)`` reads the model directory (EMA weights by default),
+the noise schedule and, in latent mode, the autoencoder it was trained with (checked by content
+hash); ``save_pretrained(dir)`` writes one (diffusers' convention; the format is ``modeldir``'s).
 ``sample()`` runs any sampler with classifier-free guidance in batches and returns pixels in model
 space; ``to_rgba()`` turns them into sprites.
 """
@@ -42,6 +43,26 @@ def class_ids(names: list[str], classes: list[str]) -> list[int]:
     return ids
 
 
+def _autoencoder_for(md, model: DiT, device, ae_path):
+    """The autoencoder of a latent model directory ``md`` (None for a pixel model), checked
+    against the latents ``model`` expects."""
+    if not md.config.get("ae"):
+        if ae_path:
+            raise UserError(f"{md.path} is a pixel-space model and uses no autoencoder; "
+                            "leave out --ae")
+        return None
+    from ldm_sprites.autoencoder import load_autoencoder_for
+
+    autoencoder = load_autoencoder_for(md, device, override=ae_path)
+    c, n = autoencoder.latent_channels, autoencoder.latent_size
+    if (c, n) != (model.config.in_channels, model.config.input_size):
+        raise UserError(f"autoencoder {autoencoder.path} makes {c}x{n}x{n} latents but "
+                        f"{md.path} expects {model.config.in_channels}x"
+                        f"{model.config.input_size}x{model.config.input_size}; pass --ae "
+                        "with the autoencoder the model was trained with")
+    return autoencoder
+
+
 @dataclass
 class DiffusionPipeline:
     model: DiT
@@ -55,39 +76,55 @@ class DiffusionPipeline:
     palette: object | None = None         # finish.PaletteInfo saved with the model (None: older)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None, weights: str = "ema",
-             ae_path: str | Path | None = None) -> "DiffusionPipeline":
+    def from_pretrained(cls, path: str | Path, device: str | None = None, weights: str = "ema",
+                        ae_path: str | Path | None = None) -> "DiffusionPipeline":
+        """The pipeline of a model directory or training run (its newest checkpoint): the DiT
+        (EMA weights by default), schedule, sampling defaults, palette and, for a latent model,
+        its autoencoder (``ae_path`` overrides the recorded one; checked by content hash)."""
         md = load_model_dir(path, expect_kind="diffusion")
         dev = resolve_device(device)
         try:
             model = DiT(DiTConfig(**md.config["model"]))
         except (KeyError, TypeError) as exc:
             raise UserError(f"{md.path}/config.json has no valid model section ({exc})") from None
-        missing, unexpected = model.load_state_dict(md.weights(weights), strict=False)
-        if missing or unexpected:
-            raise UserError(f"{md.path}: weights do not match the config "
-                            f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")
-        model.eval().requires_grad_(False).to(dev)
+        md.load_into(model, weights).eval().requires_grad_(False).to(dev)
         diff = md.config.get("diffusion", {})
         schedule = NoiseSchedule(diff.get("schedule", "cosine"), diff.get("timesteps", 1000))
-        autoencoder = None
-        if md.config.get("ae"):
-            from ldm_sprites.autoencoder import load_autoencoder_for
-
-            autoencoder = load_autoencoder_for(md, dev, override=ae_path)
-            c, n = autoencoder.latent_channels, autoencoder.latent_size
-            if (c, n) != (model.config.in_channels, model.config.input_size):
-                raise UserError(f"autoencoder {autoencoder.path} makes {c}x{n}x{n} latents but "
-                                f"{md.path} expects {model.config.in_channels}x"
-                                f"{model.config.input_size}x{model.config.input_size}; pass --ae "
-                                "with the autoencoder the model was trained with")
-        elif ae_path:
-            raise UserError(f"{md.path} is a pixel-space model and uses no autoencoder; "
-                            "leave out --ae")
+        autoencoder = _autoencoder_for(md, model, dev, ae_path)
         from ldm_sprites.finish import from_model_dir
 
         return cls(model, schedule, diff.get("prediction", "eps"), md.classes, md.config, dev,
                    autoencoder, md.config.get("sample", {}), from_model_dir(md.path))
+
+    load = from_pretrained   # the older name, still used by callers outside the package
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write a self-contained model directory that ``from_pretrained`` loads back into this
+        pipeline: config (with the sampling defaults it holds), classes, the DiT weights it holds
+        (as the EMA weights, which load by default), its palette and, in latent mode, its
+        autoencoder inside as ``ae/`` (recorded by relative path and content hash)."""
+        import shutil
+
+        from ldm_sprites.finish.palette import palette_files_for
+        from ldm_sprites.modeldir import hash_model_dir, save_model_dir
+
+        path = Path(path)
+        config = {k: v for k, v in self.config.items() if k != "format_version"}
+        config["sample"] = dict(self.defaults)
+        files = palette_files_for(self.palette) if self.palette is not None else None
+        weights = {"ema": self.model.state_dict()}
+        if self.autoencoder is None:
+            return save_model_dir(path, config, weights, classes=self.classes, extra_files=files)
+        staging = path.with_name(path.name + ".ae-staging")
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            self.autoencoder.save_pretrained(staging)
+            config["ae"] = {"path": "ae", "hash": hash_model_dir(staging)}
+            save_model_dir(path, config, weights, classes=self.classes, extra_files=files)
+            staging.rename(path / "ae")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return path
 
     @property
     def latent(self) -> bool:

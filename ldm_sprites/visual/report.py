@@ -176,7 +176,7 @@ def timestep_table(checkpoints: list[Path], t_values: list[int], class_names: li
 
     rows, labels, info = [], [], {}
     for ck in progress(checkpoints, desc="checkpoints", unit="ckpt", leave=False):
-        pipe = DiffusionPipeline.load(ck, device=device, weights=weights)
+        pipe = DiffusionPipeline.from_pretrained(ck, device=device, weights=weights)
         opts = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance)
         smp, n_steps = opts.sampler, opts.steps
         ids = pipe.class_ids(class_names) if class_names else list(range(min(8, len(pipe.classes))))
