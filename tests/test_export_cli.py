@@ -168,3 +168,19 @@ def test_library_refuses_huge_outputs_and_bad_arrays(tmp_path):
         export_sprites([big], tmp_path, ExportOptions(upscale=0))
     with pytest.raises(UserError, match="no sprites"):
         export_sprites([], tmp_path)
+
+
+def test_alpha_threshold_0_keeps_soft_alpha_in_png_and_svg(tmp_path):
+    from benchmarks.fidelity import rasterize
+
+    folder = tmp_path / "soft"
+    folder.mkdir()
+    sprite = synthetic_sprite(2)
+    sprite[..., 3] = np.where(sprite[..., 3] > 0, 40 + 12 * np.arange(16)[:, None], 0)
+    Image.fromarray(sprite).save(folder / "soft.png")
+    result = _run(folder, "--alpha-threshold", 0, "--upscale", 2, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    png = np.array(Image.open(tmp_path / "out" / "png" / "soft.png"))
+    assert ((png[..., 3] > 0) & (png[..., 3] < 255)).any()  # soft alpha kept
+    svg = rasterize((tmp_path / "out" / "svg" / "soft.svg").read_text())
+    assert np.abs(svg[..., 3].astype(int) - png[..., 3]).max() <= 1

@@ -63,3 +63,26 @@ def test_tracing_is_deterministic():
     sprite = synthetic_sprite(5, size=24)
     for mode in ("pixel", "spline"):
         assert trace_sprite(sprite, mode).body == trace_sprite(sprite, mode).body
+
+
+def _soft_alpha_sprite() -> np.ndarray:
+    """A synthetic sprite whose alpha ramps from 61 to 255 across it (what --alpha-threshold 0
+    keeps from a generator's soft edges)."""
+    sprite = synthetic_sprite(4)
+    ramp = np.clip(61 + 13 * np.arange(16), 0, 255).astype(np.uint8)
+    sprite[..., 3] = np.where(sprite[..., 3] > 0, ramp[None, :], 0)
+    return sprite
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_pixel_svg_carries_soft_alpha(renderer):
+    sprite = _soft_alpha_sprite()
+    rendered = rasterize(sprite_svg(trace_sprite(sprite, "pixel"), 4, "pixel"), renderer)
+    expected = nearest(sprite, 4)
+    assert np.abs(rendered[..., 3].astype(int) - expected[..., 3]).max() <= 1
+    seen = expected[..., 3] > 0
+    assert np.abs(rendered[seen, :3].astype(int) - expected[seen, :3]).max() <= 2
+
+
+def test_hard_alpha_svg_has_no_opacity_groups():
+    assert "opacity" not in trace_sprite(synthetic_sprite(4), "pixel").body

@@ -1,6 +1,6 @@
 """Tracing sprites to SVG with vtracer's in-memory API, and assembling SVG documents.
 
-Two things about vtracer shape this module:
+A few things about vtracer shape this module:
 - It only treats transparent pixels as "nothing" when enough of the image edge is transparent
   (otherwise it traces them as black). We pad the image with a 1-pixel transparent frame, which
   always triggers that keying, and undo the offset with a translate(-1,-1).
@@ -11,6 +11,8 @@ Two things about vtracer shape this module:
 - ``mode='none'`` gives pixel-exact polygons; ``'spline'`` fits curves but, on tiny pixel art,
   swallows single pixels and rounds shapes away. Spline mode therefore traces a Scale2x x4
   version of the sprite, which keeps small features and gives the curves smoothed diagonals.
+- It draws every pixel with alpha >= 1 fully opaque. Soft alpha (``export --alpha-threshold 0``)
+  is therefore traced one alpha level at a time, each level a group with that opacity.
 """
 
 from __future__ import annotations
@@ -89,13 +91,33 @@ def trace_paths(rgba: np.ndarray, mode: str) -> list[str]:
     return [_FILL_HEX.sub(original, p) for p in _PATH.findall(svg) if not _EMPTY_D.search(p)]
 
 
+def trace_layers(rgba: np.ndarray, mode: str) -> list[str]:
+    """``trace_paths`` for any alpha: each soft-alpha level is traced on its own, opaque, and
+    drawn as a group with that opacity (vtracer's stacked shapes overlap within a level, so a
+    group, not each path, must carry it)."""
+    alpha = rgba[..., 3]
+    levels = np.unique(alpha[alpha > 0])
+    if (levels == 255).all():
+        return trace_paths(rgba, mode)
+    elements = []
+    for level in levels.tolist():
+        layer = np.where((alpha == level)[..., None], rgba, 0).astype(np.uint8)
+        layer[..., 3] = np.where(alpha == level, 255, 0)
+        paths = trace_paths(layer, mode)
+        if level == 255:
+            elements += paths
+        elif paths:
+            elements.append(f'<g opacity="{level / 255:.4g}">\n' + "\n".join(paths) + "\n</g>")
+    return elements
+
+
 def trace_sprite(rgba: np.ndarray, svg_mode: str = "pixel") -> Trace:
     """Trace a sprite; the result's coordinates are sprite pixels (0..W, 0..H)."""
     height, width = rgba.shape[:2]
     if svg_mode == "pixel":
-        paths, scale = trace_paths(rgba, "none"), 1
+        paths, scale = trace_layers(rgba, "none"), 1
     else:
-        paths, scale = trace_paths(scale2x(rgba, SPLINE_OVERSAMPLE), "spline"), SPLINE_OVERSAMPLE
+        paths, scale = trace_layers(scale2x(rgba, SPLINE_OVERSAMPLE), "spline"), SPLINE_OVERSAMPLE
     transform = "translate(-1,-1)" if scale == 1 else f"scale({1 / scale:g}) translate(-1,-1)"
     body = f'<g transform="{transform}">\n' + "\n".join(paths) + "\n</g>"
     return Trace(body=body, width=width, height=height)
