@@ -184,3 +184,8 @@ def test_alpha_threshold_0_keeps_soft_alpha_in_png_and_svg(tmp_path):
     assert ((png[..., 3] > 0) & (png[..., 3] < 255)).any()  # soft alpha kept
     svg = rasterize((tmp_path / "out" / "svg" / "soft.svg").read_text())
     assert np.abs(svg[..., 3].astype(int) - png[..., 3]).max() <= 1
+    sticker_png = np.array(Image.open(tmp_path / "out" / "stickers" / "soft.png"))
+    sticker_svg = rasterize((tmp_path / "out" / "stickers" / "soft.svg").read_text())
+    assert np.abs(sticker_svg[..., 3].astype(int) - sticker_png[..., 3]).mean() < 1
+    solid = sticker_png[..., 3] == 255  # the sprite's soft alpha over the opaque border
+    assert np.abs(sticker_svg[solid, :3].astype(int) - sticker_png[solid, :3]).mean() < 1

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage
 
-from ldm_sprites.export.svg import Trace, svg_document, trace_mask
+from ldm_sprites.export.svg import Trace, contour_path, svg_document
 
 SHADOW_OPACITY = 0.35
 PRINT_DPI = 300
@@ -97,7 +97,8 @@ def sticker_svg(
 ) -> str:
     """The sticker as SVG: traced die-cut outline (and shadow) under the traced sprite."""
     parts = []
-    outline = trace_mask(coverage >= 0.5) if layout.border_px > 0 or shadow else ""
+    # The PNG's own outline (coverage 0.5), so the cut line of the SVG and the PNG agree.
+    outline = contour_path(coverage) if layout.border_px > 0 or shadow else ""
     if shadow:
         o, s = layout.shadow_offset, layout.shadow_sigma
         parts.append(

@@ -13,6 +13,10 @@ A few things about vtracer shape this module:
   version of the sprite, which keeps small features and gives the curves smoothed diagonals.
 - It draws every pixel with alpha >= 1 fully opaque. Soft alpha (``export --alpha-threshold 0``)
   is therefore traced one alpha level at a time, each level a group with that opacity.
+
+Die-cut outlines are not traced by vtracer at all: its splines sit up to half a pixel outside a
+rasterised curve. ``contour_path`` follows the anti-aliased coverage the sticker PNG is drawn
+from, at sub-pixel precision, so the SVG and PNG outlines agree.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import vtracer
+from contourpy import LineType, contour_generator
 from PIL import Image
 
 from ldm_sprites.finish.snap import unique_colors
@@ -31,7 +36,6 @@ from ldm_sprites.export.upscale import scale2x
 
 _PATH = re.compile(r"<path\b[^>]*/>")
 _EMPTY_D = re.compile(r'\sd="\s*"')
-_FILL = re.compile(r'\sfill="[^"]*"')
 _FILL_HEX = re.compile(r'fill="#([0-9A-Fa-f]{6})"')
 
 # Options that make mode 'none' reproduce every pixel: no speckle filter, full colour precision.
@@ -123,12 +127,43 @@ def trace_sprite(rgba: np.ndarray, svg_mode: str = "pixel") -> Trace:
     return Trace(body=body, width=width, height=height)
 
 
-def trace_mask(mask: np.ndarray) -> str:
-    """Smooth outline paths of a boolean mask, without fill, in mask-pixel coordinates."""
-    rgba = np.zeros(mask.shape + (4,), dtype=np.uint8)
-    rgba[mask] = 255
-    paths = [_FILL.sub("", p, count=1) for p in trace_paths(rgba, "spline")]
-    return '<g transform="translate(-1,-1)">\n' + "\n".join(paths) + "\n</g>"
+def _simplify(points: np.ndarray, tolerance: float) -> np.ndarray:
+    """Douglas-Peucker: the points of a polyline (N, 2) that keep it within ``tolerance``."""
+    keep = np.zeros(len(points), dtype=bool)
+    keep[[0, -1]] = True
+    spans = [(0, len(points) - 1)]
+    while spans:
+        a, b = spans.pop()
+        if b - a < 2:
+            continue
+        chord, rel = points[b] - points[a], points[a + 1 : b] - points[a]
+        length = math.hypot(*chord)
+        if length > 0:
+            distance = np.abs(chord[0] * rel[:, 1] - chord[1] * rel[:, 0]) / length
+        else:
+            distance = np.hypot(rel[:, 0], rel[:, 1])
+        i = int(np.argmax(distance))
+        if distance[i] > tolerance:
+            keep[a + 1 + i] = True
+            spans += [(a, a + 1 + i), (a + 1 + i, b)]
+    return points[keep]
+
+
+def _num(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def contour_path(coverage: np.ndarray, level: float = 0.5, tolerance: float = 0.1) -> str:
+    """The outline where ``coverage`` crosses ``level`` as one unfilled <path/>, in its pixel
+    coordinates: marching squares between pixel centres (sub-pixel exact), simplified to within
+    ``tolerance`` pixels. Empty when nothing reaches ``level``."""
+    padded = np.pad(coverage.astype(np.float64), 1)  # every contour closes inside the padding
+    rings = []
+    for line in contour_generator(z=padded, line_type=LineType.Separate).lines(level):
+        points = _simplify(line, tolerance) - 0.5  # padded index -> pixel-centre coordinates
+        if len(points) >= 4:
+            rings.append("M" + " L".join(f"{_num(x)},{_num(y)}" for x, y in points[:-1]) + " Z")
+    return f'<path d="{" ".join(rings)}"/>' if rings else ""
 
 
 def svg_document(body: str, width: float, height: float, view_box: tuple, crisp: bool) -> str:
