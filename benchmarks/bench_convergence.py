@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from benchmarks.baselines import PlainViTDenoiser
 from benchmarks.common import eps_training_step, machine, table
-from ldm_sprites.demo_art import DEMO_CLASSES, make_demo_sprites
 from ldm_sprites.data.tensors import rgba_uint8_to_model
+from ldm_sprites.demo_art import DEMO_CLASSES, make_demo_sprites
 from ldm_sprites.diffusion.dit import PRESETS, build_dit
 from ldm_sprites.diffusion.schedule import NoiseSchedule
 

@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 
 from ldm_sprites.autoencoder.handle import load_autoencoder
-from ldm_sprites.demo_art import make_demo_sprites
 from ldm_sprites.data.tensors import model_to_rgba_uint8, rgba_uint8_to_model
+from ldm_sprites.demo_art import make_demo_sprites
 from ldm_sprites.diffusion.pipeline import DiffusionPipeline
-from ldm_sprites.runtime import bundled_model_dir
 from ldm_sprites.evaluation.cleanliness import cleanliness_summary, format_table
+from ldm_sprites.runtime import bundled_model_dir
 
 NOISE_LEVELS = (0.0, 0.05, 0.1, 0.2)
 SAMPLER_RUNS = ({}, {"steps": 50}, {"sampler": "ddim", "steps": 50},

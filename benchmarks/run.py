@@ -104,9 +104,9 @@ def train_ratio() -> dict:
 def bundled_ae_quality() -> dict:
     from ldm_sprites.autoencoder import load_autoencoder
     from ldm_sprites.autoencoder.metrics import finish, recon_sums
-    from ldm_sprites.runtime import bundled_model_dir
-    from ldm_sprites.demo_art import make_demo_sprites
     from ldm_sprites.data.tensors import rgba_uint8_to_model
+    from ldm_sprites.demo_art import make_demo_sprites
+    from ldm_sprites.runtime import bundled_model_dir
 
     ae = load_autoencoder(Path(bundled_model_dir()) / "ae", device="cpu")
     # seed 12345: sprites the model never saw (the bundle was trained on seed 0)

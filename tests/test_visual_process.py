@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ldm_sprites.cli import cli
-from ldm_sprites.demo_art import make_demo_sprites, write_demo_set
 from ldm_sprites.data.tensors import rgba_uint8_to_model
+from ldm_sprites.demo_art import make_demo_sprites, write_demo_set
 from ldm_sprites.visual.forward import forward_process, render_forward
 from ldm_sprites.visual.noise_stats import noise_stats
 

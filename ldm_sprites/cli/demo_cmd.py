@@ -25,10 +25,10 @@ def demo(out_dir, model_dir, per_class, guidance, seed, device, **finish_flags):
     """Generate sprites of every class, a reverse-process GIF, stickers and a sprite sheet."""
     finish = to_finish_options(finish_flags)
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
-    from ldm_sprites.runtime import bundled_model_dir
     from ldm_sprites.export import ExportOptions, Sprite, export_sprites
     from ldm_sprites.fsutil import ensure_dir
     from ldm_sprites.image_files import make_grid, save_png
+    from ldm_sprites.runtime import bundled_model_dir
     from ldm_sprites.visual.reverse import ReverseRecorder
 
     t0 = time.perf_counter()

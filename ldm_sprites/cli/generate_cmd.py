@@ -56,8 +56,8 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
     if not (out_png or out_dir or export_dir or gif_path):
         raise click.UsageError("say where to write: --out grid.png, --out-dir DIR and/or --export DIR")
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
-    from ldm_sprites.runtime import bundled_model_dir
     from ldm_sprites.fsutil import ensure_dir
+    from ldm_sprites.runtime import bundled_model_dir
 
     # Check outputs before the (possibly long) sampling run.
     for p in (out_png, gif_path):
@@ -124,8 +124,8 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
               help="Model directory or training run (default: the bundled demo model).")
 def classes(model_dir):
     """List the class names a model can generate."""
-    from ldm_sprites.runtime import bundled_model_dir
     from ldm_sprites.modeldir import load_model_dir
+    from ldm_sprites.runtime import bundled_model_dir
 
     md = load_model_dir(model_dir or bundled_model_dir())
     if not md.classes:

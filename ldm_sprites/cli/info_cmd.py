@@ -17,11 +17,11 @@ def _palette_lines(pal, per_line: int = 8) -> list[str]:
               help="Write the palette as a PNG swatch (16 px squares, 16 a row, most used first).")
 def info(model_dir, swatch):
     """Show a model's kind, classes, sampling defaults and palette."""
-    from ldm_sprites.runtime import bundled_model_dir
     from ldm_sprites.finish import from_model_dir
     from ldm_sprites.finish.palette_files import swatch_image
     from ldm_sprites.fsutil import atomic_save_image
     from ldm_sprites.modeldir import load_model_dir
+    from ldm_sprites.runtime import bundled_model_dir
 
     md = load_model_dir(model_dir or bundled_model_dir())
     cfg = md.config
