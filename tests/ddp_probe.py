@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ldm_sprites.cli import cli
-from ldm_sprites.training.diffusion_task import DiffusionTask
+from ldm_sprites.diffusion.task import DiffusionTask
 
 _real_loss = DiffusionTask.loss
 

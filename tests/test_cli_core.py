@@ -110,7 +110,7 @@ def _config(tmp_path, **train):
 def test_resume_after_interruption_equals_uninterrupted_run(demo_dir, tmp_path):
     from ldm_sprites.config import load_config
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
-    from ldm_sprites.training.diffusion_task import DiffusionTask
+    from ldm_sprites.diffusion.task import DiffusionTask
     from ldm_sprites.training.trainer import seed_everything, train
 
     cfg = load_config(_config(tmp_path))
@@ -155,7 +155,7 @@ def test_nan_loss_stops_and_names_last_good_checkpoint(demo_dir, tmp_path):
     from ldm_sprites.config import load_config
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
     from ldm_sprites.errors import UserError
-    from ldm_sprites.training.diffusion_task import DiffusionTask
+    from ldm_sprites.diffusion.task import DiffusionTask
     from ldm_sprites.training.trainer import train
 
     cfg = load_config(_config(tmp_path))

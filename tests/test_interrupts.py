@@ -115,7 +115,7 @@ def test_ctrl_c_after_a_steps_checkpoint_decision_still_checkpoints(demo_dir, tm
 
 def _task(cfg, demo_dir):
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
-    from ldm_sprites.training.diffusion_task import DiffusionTask
+    from ldm_sprites.diffusion.task import DiffusionTask
     from ldm_sprites.training.trainer import seed_everything
 
     data = load_sprite_data(demo_dir, DataSpec(16, label_column="type"))

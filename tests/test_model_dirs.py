@@ -79,7 +79,7 @@ def test_both_stages_tasks_satisfy_the_protocol(demo_dir):
     from ldm_sprites.autoencoder.task import AutoencoderTask
     from ldm_sprites.config import DiffusionConfig, from_dict
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
-    from ldm_sprites.training.diffusion_task import DiffusionTask
+    from ldm_sprites.diffusion.task import DiffusionTask
 
     data = load_sprite_data(demo_dir, DataSpec(16, label_column="type"))
     ae_cfg = from_dict(AEConfig, {"model": {"stem": 4, "channels": 16, "res_blocks": 1},

@@ -111,7 +111,7 @@ class FakeClock:
 
 def _budget_task(cfg, demo_dir, clock: FakeClock, per_step: float):
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
-    from ldm_sprites.training.diffusion_task import DiffusionTask
+    from ldm_sprites.diffusion.task import DiffusionTask
     from ldm_sprites.training.trainer import seed_everything
 
     data = load_sprite_data(demo_dir, DataSpec(16, label_column="type"))

@@ -1,1 +1,2 @@
-"""Diffusion: noise schedules, the DiT denoiser, classifier-free guidance and samplers."""
+"""Diffusion: noise schedules, the DiT denoiser, its training task, classifier-free guidance and
+samplers, and the pipeline that samples a trained model."""

@@ -45,7 +45,7 @@ def run_diffusion_training(cfg: DiffusionConfig, data_dir, out_dir, ae_dir=None,
     from ldm_sprites.data.dataset import DataSpec, class_counts, load_sprite_data
     from ldm_sprites.finish.palette import training_palette_files
     from ldm_sprites.fsutil import ensure_dir
-    from ldm_sprites.training.diffusion_task import DiffusionTask
+    from ldm_sprites.diffusion.task import DiffusionTask
     from ldm_sprites.training.trainer import seed_everything, train
 
     check_ranges(cfg)

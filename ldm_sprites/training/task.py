@@ -4,10 +4,10 @@ A task supplies what differs between the two stages — the model, the loss of o
 checkpoint's ``config.json`` records and the preview grid; the loop owns everything else (optimiser,
 schedule, EMA, logging, checkpoints, resume, time budget, several processes).
 
-``Task`` is a ``typing.Protocol``: a task class either subclasses it and inherits the documented
-defaults of the optional hooks (``training.diffusion_task.DiffusionTask``), or implements every
-member itself (``autoencoder.task.AutoencoderTask``, which lives below ``training`` in the layers
-and so cannot import it). The loop calls every hook unconditionally.
+``Task`` is a ``typing.Protocol``. Both stages' tasks, ``autoencoder.task.AutoencoderTask`` and
+``diffusion.task.DiffusionTask``, implement every member: they live below ``training`` in the
+layers and do not import it. A task defined above it may instead subclass ``Task`` and inherit the
+documented defaults of the optional hooks. The loop calls every hook unconditionally.
 """
 
 from __future__ import annotations

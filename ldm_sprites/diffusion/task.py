@@ -1,4 +1,4 @@
-"""The diffusion training objective: noise a batch, predict ε (or v), MSE.
+"""The diffusion training task for the shared trainer: noise a batch, predict ε (or v), MSE.
 
 Works on pixels (uint8 sprites converted and augmented per batch on the device) or on latents
 precomputed once by the autoencoder (both orientations encoded, so flip augmentation costs
@@ -19,7 +19,6 @@ from ldm_sprites.data.mapped import chunked_abs_max
 from ldm_sprites.data.tensors import augment, rgba_uint8_to_model
 from ldm_sprites.diffusion.dit import build_dit
 from ldm_sprites.diffusion.schedule import NoiseSchedule
-from ldm_sprites.training.task import Task
 
 
 LOSS_BUCKETS = 10
@@ -40,8 +39,9 @@ def _bucket_logs(out, target, t, T: int) -> dict:
     return logs
 
 
-class DiffusionTask(Task):
-    """The ``Task`` of stage two; the optional hooks it does not define keep their defaults."""
+class DiffusionTask:
+    """The trainer's ``training.task.Task`` for stage two, every hook implemented (this package
+    sits below ``training``, so it satisfies the protocol without importing it)."""
 
     name = "diffusion"
 
@@ -55,6 +55,7 @@ class DiffusionTask(Task):
         self.latents = latents
         self.labels = labels
         self.classes = list(classes)
+        self.model_files: dict[str, bytes] | None = None   # palette files for checkpoints
         self.ae_info = ae_info
         self.autoencoder = autoencoder
         if latents is not None:
@@ -85,6 +86,12 @@ class DiffusionTask(Task):
         self.labels = self.labels.to(device)
         return self
 
+    def lr_lambda(self, cfg):
+        """Linear warm-up, then constant; reads ``cfg`` at every call (a time budget changes it)."""
+        def f(step: int) -> float:
+            return min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+        return f
+
     def config_dict(self) -> dict:
         cfg = self.cfg
         return {"kind": "diffusion", "model": self.model.config.to_dict(),
@@ -95,6 +102,19 @@ class DiffusionTask(Task):
 
     def epoch_at(self, step: int) -> float:
         return round(step * self.batch_size / max(1, self.n), 3)
+
+    # No extra parts: nothing to do after a step or before a checkpoint, no state of its own.
+    def after_step(self, step: int, accelerator) -> None:
+        pass
+
+    def on_checkpoint(self, ema_model, step: int) -> None:
+        pass
+
+    def extra_state(self) -> None:
+        return None
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
 
     def _x0(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         d = self.cfg.data
