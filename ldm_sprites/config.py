@@ -85,16 +85,16 @@ class SampleSection:
     # Guide only where sigma = sqrt((1-ab)/ab) lies in (min, max]; max 0 = no upper limit.
     guidance_sigma_min: float = 0.0
     guidance_sigma_max: float = 0.0
+    # Class transfer (`vary --class` below strength 1) keeps the input's colours unless guided
+    # harder than generation: colour is what survives noising best. 5 turned 100 % of 60 demo
+    # sprites to fire colours at strength 0.6 (guidance 3: 57 %); see docs/benchmarks.md.
+    transfer_guidance: float = 5.0
 
     @property
     def guidance_interval(self) -> tuple[float, float] | None:
         return sigma_interval(self.guidance_sigma_min, self.guidance_sigma_max)
 
 
-    # Class transfer (`vary --class` below strength 1) keeps the input's colours unless guided
-    # harder than generation: colour is what survives noising best. 5 turned 100 % of 60 demo
-    # sprites to fire colours at strength 0.6 (guidance 3: 57 %); see docs/benchmarks.md.
-    transfer_guidance: float = 5.0
 @dataclass
 class DiffusionConfig:
     model: ModelSection = field(default_factory=ModelSection)

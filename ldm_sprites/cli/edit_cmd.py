@@ -165,9 +165,9 @@ def vary(sprites, strength, **kw):
 
     check_strength(strength)
     job = _Job(kw)
-    inputs = load_inputs(job.pipe, list(sprites))
     job.opts = job.pipe.sampling_options(**job.sampling,
                                          transfer=is_transfer(job.classes, strength))
+    inputs = load_inputs(job.pipe, list(sprites))
     ts = job.pipe.schedule.spaced_timesteps(job.opts.steps)
     job.prepare_outputs(ts[start_index(len(ts), strength):], kw["num"] * len(inputs))
     from ldm_sprites.diffusion.editing import vary_sprites
