@@ -171,7 +171,7 @@ def speed_part(pipe, by_class, n: int = 8) -> list[dict]:
     files = (files * n)[:n]
     from ldm_sprites.diffusion.editing import default_jump_length, executed_timesteps, start_index
 
-    ts = pipe.schedule.spaced_timesteps(pipe.sampling_options().steps)
+    ts = pipe.sampling_options().timesteps(pipe.schedule)
     steps = {"generate": len(ts)}
     for s in (1.0, 0.5, 0.25):
         steps[f"vary --strength {s:g}"] = len(ts) - start_index(len(ts), s)

@@ -89,6 +89,7 @@ class SampleSection:
     # harder than generation: colour is what survives noising best. 5 turned 100 % of 60 demo
     # sprites to fire colours at strength 0.6 (guidance 3: 57 %); see docs/benchmarks.md.
     transfer_guidance: float = 5.0
+    spacing: str = "uniform"         # uniform | karras | logsnr (NoiseSchedule.spaced_timesteps)
 
     @property
     def guidance_interval(self) -> tuple[float, float] | None:
@@ -110,7 +111,8 @@ CHOICES = {
     "data.channels": (3, 4),
     "data.resample": ("nearest", "area", "lanczos"),
     "train.mixed_precision": ("no", "bf16", "fp16"),
-    "sample.sampler": ("ddpm", "ddim", "dpmpp"),
+    "sample.sampler": ("ddpm", "ddim", "dpmpp", "dpmpp3m", "unipc"),  # options.SAMPLER_NAMES
+    "sample.spacing": ("uniform", "karras", "logsnr"),
     "sample.init_noise": ("standard", "harmonic"),
 }
 

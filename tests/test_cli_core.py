@@ -53,7 +53,7 @@ def test_generate_grid_and_individual_sprites(tiny_model, tmp_path):
     assert [s["class"] for s in meta["sprites"]] == ["fire", "water", "fire", "water"]
 
 
-@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpmpp"])
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpmpp", "dpmpp3m", "unipc"])
 def test_same_seed_gives_identical_png_bytes(tiny_model, tmp_path, sampler):
     outs = []
     for name in ("a", "b", "c"):
@@ -63,8 +63,30 @@ def test_same_seed_gives_identical_png_bytes(tiny_model, tmp_path, sampler):
         assert res.exit_code == 0, res.output
         outs.append((tmp_path / f"{name}.png").read_bytes())
     assert outs[0] == outs[1]
-    if sampler != "dpmpp":  # dpmpp is deterministic given x_T, but x_T depends on the seed
+    if sampler not in ("dpmpp", "unipc"):  # deterministic given x_T, but x_T depends on the seed
         assert outs[0] != outs[2]
+
+
+@pytest.mark.parametrize("sampler", ["dpmpp3m", "unipc"])
+def test_new_samplers_and_spacing_round_trip_through_generate(tiny_model, tmp_path, sampler):
+    from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+
+    res = run("generate", "--model", tiny_model, "--class", "fire", "--num", 2, "--steps", 5,
+              "--sampler", sampler, "--spacing", "logsnr", "--finish", "none", "--seed", 3,
+              "--out-dir", tmp_path / "each")
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "each" / "sprites.json").read_text())
+    assert (meta["sampler"], meta["steps"], meta["spacing"]) == (sampler, 5, "logsnr")
+    pipe = DiffusionPipeline.from_pretrained(tiny_model)
+    from ldm_sprites.finish import FinishOptions
+
+    want = pipe.sprites(pipe.class_ids(["fire"]) * 2, seed=3, sampler=sampler, steps=5,
+                        spacing="logsnr", finish=FinishOptions(mode="none"))
+    got = np.stack([np.asarray(Image.open(tmp_path / "each" / f)) for f in
+                    ("fire-000.png", "fire-001.png")])
+    assert np.array_equal(got, want)
+    res = run("generate", "--model", tiny_model, "--spacing", "cosine", "--out", tmp_path / "x.png")
+    assert res.exit_code == 2 and "cosine" in res.output
 
 
 def test_unknown_class_lists_valid_names_and_closest(tiny_model, tmp_path):

@@ -46,6 +46,10 @@ def test_resolve_fills_from_the_model_and_user_wins():
     assert resolve_sampling(saved, 1000, sampler="ddpm").steps == 1000
     assert resolve_sampling(saved, 1000, sampler="dpmpp").steps == 25
     assert resolve_sampling({}, 1000, guidance_interval="0.5,0").guidance_interval == (0.5, 0.0)
+    # spacing: the model's (older models saved none: uniform), the user's wins
+    assert resolve_sampling(saved, 1000).spacing == "uniform"
+    assert resolve_sampling({**saved, "spacing": "karras"}, 1000).spacing == "karras"
+    assert resolve_sampling({"spacing": "karras"}, 1000, spacing="logsnr").spacing == "logsnr"
 
 
 def test_class_transfer_takes_the_models_transfer_guidance():
@@ -59,7 +63,8 @@ def test_class_transfer_takes_the_models_transfer_guidance():
 @pytest.mark.parametrize("kw, msg", [
     ({"sampler": "euler"}, "unknown sampler"), ({"guidance": -1}, "must be >= 0"),
     ({"steps": 0}, "must be >= 1"), ({"guidance_interval": "5,1"}, "LO < HI"),
-    ({"guidance_interval": "x"}, "two numbers"), ({"init_noise": "pink"}, "init noise")])
+    ({"guidance_interval": "x"}, "two numbers"), ({"init_noise": "pink"}, "init noise"),
+    ({"spacing": "cosine"}, "unknown spacing")])
 def test_resolve_rejects_bad_options_in_one_line(kw, msg):
     with pytest.raises(UserError, match=msg) as e:
         resolve_sampling({}, 1000, **kw)

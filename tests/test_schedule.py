@@ -87,3 +87,21 @@ def test_min_snr_weight_caps_easy_timesteps(prediction):
     assert torch.all(w <= 1.0 + 1e-6)
     if prediction == "eps":     # noisy end: SNR < gamma -> weight 1, as plain eps-MSE
         assert w[-1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("spacing", ["uniform", "karras", "logsnr"])
+def test_every_spacing_keeps_the_step_count_from_T_minus_1_to_0(spacing):
+    s = NoiseSchedule()
+    for n in (5, 10, 12, 25, 100):
+        ts = s.spaced_timesteps(n, spacing)
+        assert len(ts) == n and ts[0] == 999 and ts[-1] == 0
+        assert all(a > b for a, b in zip(ts, ts[1:]))
+
+
+def test_karras_and_logsnr_put_more_steps_at_low_noise_than_uniform():
+    s = NoiseSchedule()
+    low = {sp: sum(t < 120 for t in s.spaced_timesteps(12, sp))
+           for sp in ("uniform", "karras", "logsnr")}
+    assert low["karras"] > low["uniform"] and low["logsnr"] > low["uniform"]
+    with pytest.raises(ValueError, match="unknown spacing"):
+        s.spaced_timesteps(10, "cosine")

@@ -4,6 +4,21 @@ from __future__ import annotations
 
 import click
 
+from ldm_sprites.diffusion.options import SAMPLER_NAMES, SPACINGS
+
+SAMPLER_HELP = ("dpmpp = DPM-Solver++(2M), dpmpp3m = DPM-Solver++(3M), unipc = UniPC (2nd order), "
+                "ddim, ddpm = ancestral. Default: the model's.")
+
+
+def sampler_option(help: str = SAMPLER_HELP):
+    """--sampler, its choices from ``diffusion/options.py`` (every command that samples)."""
+    return click.option("--sampler", type=click.Choice(SAMPLER_NAMES), default=None, help=help)
+
+
+spacing_option = click.option(
+    "--spacing", type=click.Choice(SPACINGS), default=None,
+    help="Timestep spacing: uniform in t, karras (σ^(1/7)) or logsnr (uniform in log α/σ); "
+         "the last two suit few steps. Default: the model's (uniform).")
 device_option = click.option(
     "--device", default=None, metavar="DEVICE",
     help="cpu or cuda (default: cuda when available, else cpu).")

@@ -38,7 +38,7 @@ def demo(out_dir, model_dir, per_class, guidance, seed, device, **finish_flags):
     n_cls = len(classes)
     # Round-robin labels: the first n_cls sprites (the ones the GIF records) cover every class.
     labels = [i % n_cls for i in range(per_class * n_cls)]
-    timesteps = pipe.schedule.spaced_timesteps(pipe.sampling_options().steps)
+    timesteps = pipe.sampling_options().timesteps(pipe.schedule)
     recorder = ReverseRecorder(pipe, max_sprites=min(n_cls, 8), timesteps=timesteps)
     sprites = pipe.sprites(labels, finish=finish, seed=seed, guidance=guidance, callback=recorder,
                            progress=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ldm_sprites.cli.common import device_option, split_names
+from ldm_sprites.cli.common import device_option, sampler_option, spacing_option, split_names
 from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 
@@ -29,8 +29,8 @@ def edit_options(fn):
                      help="Guidance scale towards --class (default: the model's)."),
         click.option("--steps", type=click.IntRange(1, 10000), default=None,
                      help="Sampler steps of the full schedule (default: the model's)."),
-        click.option("--sampler", type=click.Choice(["ddpm", "ddim", "dpmpp"]), default=None,
-                     help="Any sampler (default: the model's, usually dpmpp)."),
+        sampler_option("Any sampler (default: the model's, usually dpmpp)."),
+        spacing_option,
         click.option("--eta", type=float, default=None, help="DDIM noise (0 = deterministic)."),
         click.option("--guidance-interval", default=None, metavar="LO,HI",
                      help="Guide only where sigma is in (LO, HI]; 'all' = every step."),
@@ -76,7 +76,7 @@ class _Job:
         if self.classes:
             self.pipe.class_ids(self.classes)  # unknown class: fail now
         self.sampling = {k: kw[k] for k in ("sampler", "steps", "guidance", "eta",
-                                            "guidance_interval")}
+                                            "guidance_interval", "spacing")}
         self.opts = self.pipe.sampling_options(**self.sampling)
         self.recorder = None
 
@@ -168,7 +168,7 @@ def vary(sprites, strength, **kw):
     job.opts = job.pipe.sampling_options(**job.sampling,
                                          transfer=is_transfer(job.classes, strength))
     inputs = load_inputs(job.pipe, list(sprites))
-    ts = job.pipe.schedule.spaced_timesteps(job.opts.steps)
+    ts = job.opts.timesteps(job.pipe.schedule)
     job.prepare_outputs(ts[start_index(len(ts), strength):], kw["num"] * len(inputs))
     from ldm_sprites.diffusion.editing import vary_sprites
 
@@ -206,7 +206,7 @@ def inpaint(sprite, mask, region, jumps, jump_length, **kw):
     h, w = inp.original.shape[:2]
     raw = parse_region(region, w, h) if region is not None else read_mask(mask, w, h)
     redo = fit_mask(raw, inp, f"--region {region}" if region is not None else mask)
-    ts = job.pipe.schedule.spaced_timesteps(job.opts.steps)
+    ts = job.opts.timesteps(job.pipe.schedule)
     job.prepare_outputs(executed_timesteps(ts, jumps, jump_length or default_jump_length(len(ts))),
                         kw["num"])
     result = inpaint_sprites(job.pipe, inp, mask=raw, num=kw["num"], jumps=jumps,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ldm_sprites.cli.common import device_option
+from ldm_sprites.cli.common import device_option, sampler_option
 from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 
@@ -33,7 +33,7 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
               show_default=True, help="Samples per class: like the data's class sizes, or equal.")
 @click.option("--label-column", default=None,
               help="metadata.csv class column (default: the one the model was trained with).")
-@click.option("--sampler", type=click.Choice(["ddpm", "ddim", "dpmpp"]), default=None)
+@sampler_option()
 @click.option("--steps", type=click.IntRange(1, 10000), default=None)
 @click.option("--guidance", type=float, default=None)
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ldm_sprites.cli.common import device_option, split_names
+from ldm_sprites.cli.common import device_option, sampler_option, spacing_option, split_names
 from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 
@@ -21,8 +21,8 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
               help="Classifier-free guidance scale (1 = off; default from the model, usually 3).")
 @click.option("--steps", type=click.IntRange(1, 10000), default=None,
               help="Sampler steps (default 25; DDPM baseline uses 1000).")
-@click.option("--sampler", type=click.Choice(["ddpm", "ddim", "dpmpp"]), default=None,
-              help="dpmpp = DPM-Solver++(2M) (default), ddim, ddpm = ancestral.")
+@sampler_option()
+@spacing_option
 @click.option("--eta", type=float, default=None, help="DDIM noise (0 = deterministic).")
 @click.option("--init-noise", type=click.Choice(["standard", "harmonic"]), default=None,
               help="harmonic: shrink the initial noise (helps models trained on very few sprites).")
@@ -47,7 +47,7 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
               help="Sample with the EMA weights or the raw ones.")
 @finish_options()
 @device_option
-def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_noise,
+def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta, init_noise,
              guidance_interval, seed,
              batch_size, out_png, out_dir, scale, export_dir, gif_path, ae_dir, weights, device,
              **finish_flags):
@@ -71,13 +71,13 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
     labels, label_names = pipe.spread_labels(split_names(class_names), num)
     # Only what the user set; the pipeline fills the rest from the model's saved defaults.
     user = dict(sampler=sampler, steps=steps, guidance=guidance, eta=eta, init_noise=init_noise,
-                guidance_interval=guidance_interval)
+                guidance_interval=guidance_interval, spacing=spacing)
     opts = pipe.sampling_options(**user)
     callback = None
     if gif_path:
         from ldm_sprites.visual.reverse import ReverseRecorder
 
-        ts = pipe.schedule.spaced_timesteps(opts.steps)
+        ts = opts.timesteps(pipe.schedule)
         # At most ~60 frames: a 1000-step DDPM run would otherwise make a huge, slow GIF.
         callback = ReverseRecorder(pipe, max_sprites=min(num, 8), every=max(1, len(ts) // 60),
                                    timesteps=ts)
@@ -103,7 +103,8 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, eta, init_no
             save_sprite(Path(out_dir) / rec["file"], rgba)
         atomic_write_json(Path(out_dir) / "sprites.json", {
             "model": str(Path(model_dir or bundled_model_dir())), "sampler": opts.sampler,
-            "steps": opts.steps, "guidance": opts.guidance, "finish": finish.to_json(),
+            "steps": opts.steps, "spacing": opts.spacing, "guidance": opts.guidance,
+            "finish": finish.to_json(),
             "sprites": records})
         written.append(f"{out_dir}/ ({num} PNGs)")
     if export_dir:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ldm_sprites.cli.common import device_option
+from ldm_sprites.cli.common import device_option, sampler_option
 
 
 def data_options(f):
@@ -168,7 +168,7 @@ def _latents(ae_dir, data_dir, label_column, cache_dir, device):
 @click.option("--show", type=click.Choice(["x0", "xt"]), default="x0", show_default=True,
               help="Table cells: the predicted clean sprite or the noisy x_t.")
 @click.option("--class", "class_names", multiple=True, help="Classes in each cell (default all, up to 8).")
-@click.option("--sampler", type=click.Choice(["ddpm", "ddim", "dpmpp"]), default=None)
+@sampler_option()
 @click.option("--steps", type=click.IntRange(1, 10000), default=None)
 @click.option("--guidance", type=float, default=None)
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -321,7 +321,7 @@ def vary_model(pipe, pixels: torch.Tensor, labels, strength: float, *, seed: int
     ``transfer=True`` for class transfer (the model's ``transfer_guidance`` unless set).
     """
     opts = pipe.sampling_options(**options)
-    ts = pipe.schedule.spaced_timesteps(opts.steps)
+    ts = opts.timesteps(pipe.schedule)
     start = start_index(len(ts), strength)
     if start == len(ts):
         return pixels.clone()
@@ -361,7 +361,7 @@ def inpaint_model(pipe, pixels: torch.Tensor, keep_px: torch.Tensor, labels, *, 
     """RePaint on model-space pixels (N, C, S, S) with known pixels ``keep_px`` (N, 1, S, S)
     -> decoded pixels (N, C, S, S); composite with ``composite`` to keep the input exactly."""
     opts = pipe.sampling_options(**options)
-    ts = pipe.schedule.spaced_timesteps(opts.steps)
+    ts = opts.timesteps(pipe.schedule)
     length = jump_length or default_jump_length(len(ts))
     if jumps < 0 or length < 1:
         raise UserError(f"--jumps {jumps} must be >= 0 and the jump length >= 1")

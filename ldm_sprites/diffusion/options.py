@@ -12,7 +12,10 @@ from dataclasses import asdict, dataclass, fields
 
 from ldm_sprites.errors import UserError
 
-SAMPLER_NAMES = ("ddpm", "ddim", "dpmpp")
+# Keys of samplers.SAMPLERS (a test checks); the CLI's --sampler choices and config's come from
+# here. Spacings: NoiseSchedule.spaced_timesteps.
+SAMPLER_NAMES = ("ddpm", "ddim", "dpmpp", "dpmpp3m", "unipc")
+SPACINGS = ("uniform", "karras", "logsnr")
 INIT_NOISE = ("standard", "harmonic")
 EVERY_STEP = "all"  # guidance_interval value that guides every step, whatever the model saved
 
@@ -25,11 +28,16 @@ class SamplingOptions:
     eta: float
     init_noise: str
     guidance_interval: tuple[float, float] | None  # None: guide every step
+    spacing: str = "uniform"
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["guidance_interval"] = list(self.guidance_interval) if self.guidance_interval else None
         return d
+
+    def timesteps(self, schedule) -> list[int]:
+        """The descending timesteps these options sample (``NoiseSchedule.spaced_timesteps``)."""
+        return schedule.spaced_timesteps(self.steps, self.spacing)
 
 
 def parse_interval(value) -> tuple[float, float] | str | None:
@@ -61,7 +69,8 @@ def saved_defaults(saved: dict | None):
 def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None = None,
                      steps: int | None = None, guidance: float | None = None,
                      eta: float | None = None, init_noise: str | None = None,
-                     guidance_interval=None, transfer: bool = False) -> SamplingOptions:
+                     guidance_interval=None, spacing: str | None = None,
+                     transfer: bool = False) -> SamplingOptions:
     """User options (``None`` = not set) over the model's saved defaults.
 
     ``transfer``: the sprites are a class transfer of inputs (``vary --class`` below strength 1),
@@ -87,6 +96,9 @@ def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None 
     init = init_noise or d.init_noise
     if init not in INIT_NOISE:
         raise UserError(f"unknown init noise '{init}'; choose one of {', '.join(INIT_NOISE)}")
+    spacing = spacing or d.spacing
+    if spacing not in SPACINGS:
+        raise UserError(f"unknown spacing '{spacing}'; choose one of {', '.join(SPACINGS)}")
     interval = parse_interval(guidance_interval)
     if interval is None:
         interval = d.guidance_interval
@@ -94,4 +106,4 @@ def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None 
         interval = None
     return SamplingOptions(sampler=smp, steps=int(steps), guidance=g,
                            eta=d.eta if eta is None else float(eta), init_noise=init,
-                           guidance_interval=interval)
+                           guidance_interval=interval, spacing=spacing)

@@ -183,7 +183,7 @@ class DiffusionPipeline:
         opts = self.sampling_options(**options)
         sampler, steps = opts.sampler, opts.steps
         labels = torch.as_tensor(labels, dtype=torch.long)
-        timesteps = self.schedule.spaced_timesteps(steps)
+        timesteps = opts.timesteps(self.schedule)
         scale = self.schedule.harmonic_init_scale(timesteps) if opts.init_noise == "harmonic" \
             else 1.0
         gen = torch.Generator().manual_seed(int(seed))

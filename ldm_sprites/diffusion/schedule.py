@@ -10,6 +10,8 @@ import math
 
 import torch
 
+from ldm_sprites.diffusion.options import SPACINGS
+
 
 def cosine_alphas_cumprod(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
     """Nichol & Dhariwal (2021): ᾱ(t) = cos²((t/T + s)/(1 + s) · π/2), betas clipped at 0.999."""
@@ -28,6 +30,15 @@ def linear_alphas_cumprod(T: int, beta_start: float = 1e-4, beta_end: float = 0.
 
 SCHEDULES = {"cosine": cosine_alphas_cumprod, "linear": linear_alphas_cumprod}
 PREDICTIONS = ("eps", "v")
+LOG_SIGMA_MAX = 5.1
+
+
+def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear interpolation (numpy.interp) for increasing ``xp``; clamps at the ends."""
+    x = x.clamp(float(xp[0]), float(xp[-1]))
+    i = torch.searchsorted(xp, x).clamp(1, len(xp) - 1)
+    w = (x - xp[i - 1]) / (xp[i] - xp[i - 1])
+    return fp[i - 1] + w * (fp[i] - fp[i - 1])
 
 
 class NoiseSchedule:
@@ -88,17 +99,44 @@ class NoiseSchedule:
         return (x_t - a * x0) / s
 
     # -- sampling helpers -------------------------------------------------------------------
-    def spaced_timesteps(self, steps: int) -> list[int]:
-        """``steps`` descending timesteps from T-1 to 0, evenly spaced ("trailing" spacing).
+    def spaced_timesteps(self, steps: int, spacing: str = "uniform") -> list[int]:
+        """``steps`` descending timesteps from T-1 to 0.
 
-        Starting at T-1 matters: sampling must begin where training put pure noise.
+        ``spacing``: "uniform" — evenly spaced in t ("trailing" spacing); "karras" — the noise
+        levels σ = sqrt((1-ᾱ)/ᾱ) of Karras et al. (2022), ρ = 7, which crowd the steps at low noise;
+        "logsnr" — uniform in λ = log(α/σ) (DPM-Solver's "logSNR" steps), the variable the
+        multistep solvers integrate in. Starting at T-1 matters: sampling must begin where training
+        put pure noise. Timesteps are integers (the model was trained on them), strictly
+        descending, exactly ``steps`` of them (at most T).
         """
+        if spacing not in SPACINGS:
+            raise ValueError(f"unknown spacing '{spacing}'; choose one of {', '.join(SPACINGS)}")
         steps = max(1, min(int(steps), self.T))
-        ts = torch.linspace(self.T - 1, 0, steps, dtype=torch.float64).round().long().tolist()
-        out = []
-        for t in ts:  # rounding can repeat a step at tiny T; drop duplicates
-            if not out or t != out[-1]:
-                out.append(t)
+        if spacing == "uniform" or steps < 3:
+            ts = torch.linspace(self.T - 1, 0, steps, dtype=torch.float64)
+        else:
+            ab = self.alphas_cumprod64
+            log_sigma = 0.5 * torch.log((1 - ab) / ab)  # increasing in t
+            # Cap the top noise level at λ = -5.1 (diffusers' lambda_min_clipped for cosine): the
+            # clipped cosine betas put σ(T-1) near 2e4, and spacing up to there would spend most
+            # steps where x̂_0 no longer changes. The first step still starts at T-1.
+            lo, hi = float(log_sigma[0]), min(float(log_sigma[-1]), LOG_SIGMA_MAX)
+            ramp = torch.linspace(0, 1, steps, dtype=torch.float64)
+            if spacing == "karras":
+                rho = 7.0
+                s_max, s_min = math.exp(hi) ** (1 / rho), math.exp(lo) ** (1 / rho)
+                target = rho * torch.log(s_max + ramp * (s_min - s_max))
+            else:  # logsnr: λ = -log σ uniform
+                target = hi + ramp * (lo - hi)
+            ts = _interp(target, log_sigma, torch.arange(self.T, dtype=torch.float64))
+            ts[0] = self.T - 1
+        out: list[int] = []
+        for i, t in enumerate(ts.round().long().tolist()):
+            # strictly descending and exactly ``steps`` of them: where rounding merges levels
+            # (crowded σ near T-1), step one timestep further, leaving room for the rest
+            if out:
+                t = max(min(t, out[-1] - 1), steps - 1 - i)
+            out.append(t)
         return out
 
     def alpha_bar(self, t: int) -> float:

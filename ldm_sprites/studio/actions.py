@@ -146,7 +146,7 @@ def generate(model=None, classes=None, count: int = 16, seed: int = 0, sampler=N
     pipe = get_pipeline(model)
     options = _options(sampler, steps, guidance)
     opts = pipe.sampling_options(**options)        # bad options fail before any work
-    timesteps = pipe.schedule.spaced_timesteps(opts.steps)
+    timesteps = opts.timesteps(pipe.schedule)
     pipe.spread_labels(list(classes or []), count)  # unknown class: fail before sampling
     recorder = ReverseRecorder(pipe, max_sprites=1, every=max(1, len(timesteps) // 60),
                                timesteps=timesteps) if record else None

@@ -181,7 +181,7 @@ def timestep_table(checkpoints: list[Path], t_values: list[int], class_names: li
         smp, n_steps = opts.sampler, opts.steps
         ids = pipe.class_ids(class_names) if class_names else list(range(min(8, len(pipe.classes))))
         ids = ids or [0]
-        ts = pipe.schedule.spaced_timesteps(n_steps)
+        ts = opts.timesteps(pipe.schedule)
         picks = pick_steps(ts, t_values, show)
         wanted = {i for i, _ in picks}
         snaps: dict[int, np.ndarray] = {}
