@@ -25,7 +25,7 @@ import torch
 def evaluate_run(run: str, data_dir: str | None = None) -> dict:
     from ldm_sprites.autoencoder import load_autoencoder
     from ldm_sprites.autoencoder.task import evaluate_reconstruction
-    from ldm_sprites.data.dataset import DataSpec, load_sprite_data
+    from ldm_sprites.data.dataset import load_sprite_data
 
     ae = load_autoencoder(run, device="cpu")
     cfg = ae.config
@@ -34,11 +34,10 @@ def evaluate_run(run: str, data_dir: str | None = None) -> dict:
            "steps": cfg.get("step"), "scale_factor": round(ae.scale_factor, 4)}
     data_dir = cfg.get("data_dir") or data_dir
     if data_dir:
-        spec = ae.data_spec
-        data = load_sprite_data(data_dir, DataSpec(spec["size"], spec["channels"], spec["resample"],
-                                                   spec["background"]))
+        data = load_sprite_data(data_dir, ae.data_spec)   # decoded as the AE's training data
         held = torch.tensor(cfg["holdout_ids"], dtype=torch.long)
-        row.update(evaluate_reconstruction(ae.model, data.images[held], spec["channels"], ae.device))
+        row.update(evaluate_reconstruction(ae.model, data.images[held], ae.data_spec.channels,
+                                           ae.device))
     m = cfg.get("heldout_metrics", {})
     for k in ("train_code_usage", "train_code_perplexity", "codebook_size"):
         if k in m:

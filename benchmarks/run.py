@@ -110,7 +110,7 @@ def bundled_ae_quality() -> dict:
 
     ae = load_autoencoder(Path(bundled_model_dir()) / "ae", device="cpu")
     # seed 12345: sprites the model never saw (the bundle was trained on seed 0)
-    imgs, _ = make_demo_sprites(50, ae.data_spec["size"], seed=12345)
+    imgs, _ = make_demo_sprites(50, ae.data_spec.size, seed=12345)
     x = rgba_uint8_to_model(torch.from_numpy(imgs).permute(0, 3, 1, 2))
     rec = ae.decode(ae.encode(x)).clamp(-1, 1)
     m = finish(recon_sums(rec, x))

@@ -225,7 +225,7 @@ def test_scale_factor_gives_unit_latent_std(kl_run, demo_dir):
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
 
     ae = load_autoencoder(kl_run, device="cpu")
-    assert (ae.downsample, ae.latent_channels, ae.data_spec["size"]) == (4, 4, 16)
+    assert (ae.downsample, ae.latent_channels, ae.data_spec.size) == (4, 4, 16)
     data = load_sprite_data(demo_dir, DataSpec(16, 4))
     z = encode_dataset(ae, data, flip=False)
     assert z.shape == (1, len(data), 4, 4, 4)

@@ -13,8 +13,10 @@ from pathlib import Path
 import ldm_sprites
 
 PACKAGE = Path(ldm_sprites.__file__).resolve().parent
-# The runtime layer at the bottom: imports only from itself (and outside packages).
-BOTTOM = {"errors", "console", "fsutil", "runtime", "image_files", "modeldir"}
+# The runtime layer at the bottom: imports only from itself (and outside packages). The generic
+# config loader and the train: section both stages share sit there too.
+BOTTOM = {"errors", "console", "fsutil", "runtime", "image_files", "modeldir", "config_loader",
+          "train_section"}
 
 
 def _module_name(path: Path) -> list[str]:

@@ -1,16 +1,20 @@
 """The autoencoder's YAML config (``configs/ae-*.yaml``) as dataclasses.
 
-Loaded with ``ldm_sprites.config.from_dict`` like the diffusion config, so unknown keys are errors
-with a suggestion; the ``train:`` section *is* the diffusion trainer's ``TrainSection`` because the
-same loop trains both stages.
+Loaded by the generic ``config_loader`` like the diffusion config, so unknown keys are errors with
+a suggestion and each field's choices and range are checked on the way in; ``check_config`` adds
+the checks between fields. The ``data:`` section is a ``DataSpec`` plus augmentation, the
+``train:`` section the shared ``TrainSection`` because the same loop trains both stages. A model
+directory's ``config.json`` reads back with ``config_loader.from_saved(AEConfig, saved)``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ldm_sprites.config import TrainSection
+from ldm_sprites.config_loader import bounded, check_values, choice
+from ldm_sprites.data.spec import DataSpec, size_field
 from ldm_sprites.errors import UserError
+from ldm_sprites.train_section import TrainSection
 
 QUANTIZERS = ("vq", "fsq", "kl")
 DOWNSAMPLES = (2, 4, 8)
@@ -18,20 +22,26 @@ DOWNSAMPLES = (2, 4, 8)
 
 @dataclass
 class AEModelSection:
-    quantizer: str = "kl"            # kl: continuous latents (best PSNR); vq / fsq: discrete codes
-    downsample: int = 4              # f: 64x64 sprites -> 16x16 latents (64 DiT tokens at patch 2)
-    latent_channels: int = 4         # C of the latent; 4 at f=4 keeps a 4x compression of RGBA
+    # kl: continuous latents (best PSNR); vq / fsq: discrete codes
+    quantizer: str = choice("kl", *QUANTIZERS)
+    # f: 64x64 sprites -> 16x16 latents (64 DiT tokens at patch 2)
+    downsample: int = choice(4, *DOWNSAMPLES)
+    # C of the latent; 4 at f=4 keeps a 4x compression of RGBA
+    latent_channels: int = bounded(4, ge=1, name="model.latent_channels")
     stem: int = 2                    # space-to-depth factor: no conv ever runs at full resolution
     channels: int = 64               # width after the stem; doubles at each further downsampling
     max_mult: int = 4                # cap of that doubling (f=8 would otherwise get very wide)
     res_blocks: int = 2              # residual blocks per resolution level
-    norm: str = "group"              # group: GroupNorm; channel: per-position LayerNorm (crop-safe)
+    # group: GroupNorm; channel: per-position LayerNorm (crop-safe)
+    norm: str = choice("group", "group", "channel")
     # KL: weight of the per-element KL(q(z|x) || N(0, I)) against the per-pixel reconstruction.
     kl_weight: float = 1.0e-5        # small: a near-deterministic AE; the scale factor fixes the std
     # Train the decoder on z + s * std(z) * N(0, I) with s ~ U(0, latent_noise) per sprite, so
     # that latents a little off the encoder's (what a diffusion model samples) still decode to
     # flat colours and crisp edges instead of speckle. 0 = off (a plain AE).
-    latent_noise: float = 0.0
+    latent_noise: float = bounded(0.0, ge=0, le=2, name="model.latent_noise",
+                                  hint="(a fraction of the latent's standard deviation; 0.2-0.5 "
+                                       "is typical)")
     # VQ (vector-quantize-pytorch VectorQuantize)
     codebook_size: int = 1024
     vq_heads: int = 1                # >1: split C into heads with separate codebooks (more bits)
@@ -57,16 +67,17 @@ class AELossSection:
 
 
 @dataclass
-class AEDataSection:
-    size: int = 64
-    channels: int = 4
-    resample: str = "nearest"
-    background: str = "#ffffff"
+class AEDataSection(DataSpec):
+    """The spec (size, channels, resample, background) plus augmentation and the held-out split.
+    ``label_column`` stays unset: the autoencoder learns every sprite, whatever its class."""
+
+    size: int = size_field(64)
     flip: bool = True                # mirrored sprites are valid sprites
     shift: int = 0                   # max random translation (px): new phases against the patch grid
     crop: int = 0                    # >0: train on random crops this big around the sprite
                                      # (ignored when >= size: whole canvases)
-    holdout: float = 0.1             # share of sprites held out for PSNR / IoU (seeded split)
+    # share of sprites held out for PSNR / IoU (seeded split)
+    holdout: float = bounded(0.1, ge=0, lt=0.9, name="data.holdout")
     max_bad_fraction: float = 0.1
 
 
@@ -82,21 +93,16 @@ class AEConfig:
 
 def check_config(cfg: AEConfig) -> AEConfig:
     """Value checks that the dataclass types cannot express."""
+    check_values(cfg)
     m, d = cfg.model, cfg.data
-    if m.quantizer not in QUANTIZERS:
-        raise UserError(f"model.quantizer '{m.quantizer}' is not one of {', '.join(QUANTIZERS)}")
-    if m.downsample not in DOWNSAMPLES:
-        raise UserError(f"--downsample {m.downsample} is not supported; use 2, 4 or 8")
     if m.stem < 1 or m.downsample % m.stem or (m.downsample // m.stem) & (m.downsample // m.stem - 1):
         raise UserError(f"model.stem {m.stem} must divide --downsample {m.downsample} "
                         "(with a power-of-two quotient)")
     if d.size % m.downsample:
         raise UserError(f"--size {d.size} is not divisible by --downsample {m.downsample}")
-    if m.latent_channels < 1:
-        raise UserError("model.latent_channels must be at least 1")
-    if not 0 <= m.latent_noise <= 2:
-        raise UserError(f"model.latent_noise {m.latent_noise} must be in [0, 2] (a fraction of "
-                        "the latent's standard deviation; 0.2-0.5 is typical)")
+    if d.label_column is not None:
+        raise UserError("data.label_column: the autoencoder learns every sprite whatever its "
+                        "class; leave it out")
     if m.quantizer == "fsq":
         levels = m.fsq_levels
         if not isinstance(levels, list) or not levels or \
@@ -105,13 +111,9 @@ def check_config(cfg: AEConfig) -> AEConfig:
     if m.quantizer == "vq" and m.latent_channels % m.vq_heads:
         raise UserError(f"model.latent_channels {m.latent_channels} must be divisible by "
                         f"model.vq_heads {m.vq_heads}")
-    if m.norm not in ("group", "channel"):
-        raise UserError(f"model.norm '{m.norm}' is not one of group, channel")
     if d.crop and (d.crop < 0 or d.crop % m.downsample):
         raise UserError(f"data.crop {d.crop} must be a multiple of --downsample {m.downsample} "
                         "(0: whole sprites)")
     if d.shift < 0 or d.shift >= d.size // 2:
         raise UserError(f"data.shift {d.shift} must be in [0, {d.size // 2})")
-    if not 0 <= d.holdout < 0.9:
-        raise UserError(f"data.holdout {d.holdout} must be in [0, 0.9)")
     return cfg

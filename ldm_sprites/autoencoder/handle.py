@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from ldm_sprites.data.spec import DataSpec
 from ldm_sprites.errors import UserError
 from ldm_sprites.modeldir import ModelDir, hash_model_dir, load_model_dir, save_model_dir
 from ldm_sprites.runtime import resolve_device
@@ -17,7 +18,7 @@ def build_from_config(config: dict):
     """The ``Autoencoder`` described by a saved config (``config["model"]``, ``["data"]``)."""
     from ldm_sprites.autoencoder.config import AEModelSection
     from ldm_sprites.autoencoder.model import Autoencoder
-    from ldm_sprites.config import from_dict
+    from ldm_sprites.config_loader import from_dict
 
     try:
         arch = from_dict(AEModelSection, config["model"], "model")
@@ -40,10 +41,8 @@ class AutoencoderHandle:
         self.config = config
         self.device = torch.device(device)
         self.model = model.eval().requires_grad_(False).to(self.device)
-        d = config["data"]
-        self.data_spec = {"size": int(d["size"]), "channels": int(d["channels"]),
-                          "resample": d.get("resample", "nearest"),
-                          "background": d.get("background", "#ffffff")}
+        # How its training data became tensors: data it encodes must be decoded the same way.
+        self.data_spec = DataSpec.from_config(config["data"])
         self.downsample = int(config["model"]["downsample"])
         self.latent_channels = int(config["model"]["latent_channels"])
         self.quantizer = config["model"].get("quantizer", "kl")
@@ -70,7 +69,7 @@ class AutoencoderHandle:
 
     @property
     def latent_size(self) -> int:
-        return self.data_spec["size"] // self.downsample
+        return self.data_spec.size // self.downsample
 
     def reference(self) -> dict:
         """Path and content hash of the model directory, as a latent diffusion model records it."""

@@ -72,7 +72,7 @@ def encode_dataset(autoencoder, data, cache_dir: str | Path | None = None,
         except Exception:  # noqa: BLE001 - a broken cache is rebuilt, never fatal
             pass
         warn(f"latent cache {cache_file.name} is unreadable; encoding again")
-    channels, device = autoencoder.data_spec["channels"], autoencoder.device
+    channels, device = autoencoder.data_spec.channels, autoencoder.device
     try:
         latents = _encode_to_file(autoencoder, data.images, cache_file, flip)
         info(f"encoded {len(data)} sprites x {n_views} orientation(s) -> "
@@ -93,7 +93,7 @@ def _encode_to_file(autoencoder, images: torch.Tensor, cache_file: Path, flip: b
     from ldm_sprites.data.mapped import create_safetensors, map_safetensors
     from ldm_sprites.fsutil import atomic_path
 
-    channels, device = autoencoder.data_spec["channels"], autoencoder.device
+    channels, device = autoencoder.data_spec.channels, autoencoder.device
     n_views = 2 if flip else 1
     with atomic_path(cache_file) as tmp:
         out = None

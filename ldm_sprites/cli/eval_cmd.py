@@ -67,11 +67,8 @@ def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, l
     ensure_dir(out.parent)
     extractor = get_extractor(features, device or "cpu")  # fails fast when Inception is offline
     pipe = DiffusionPipeline.from_pretrained(model_dir, device=device, weights=weights)
-    d = pipe.config.get("data", {})
     # The real sprites must look like the training data: the model's own size/channels/etc.
-    spec = DataSpec(size=d.get("size", 32), channels=d.get("channels", 4),
-                    resample=d.get("resample", "nearest"), background=d.get("background", "#ffffff"),
-                    label_column=label_column or d.get("label_column"))
+    spec = DataSpec.from_config(pipe.config.get("data"), label_column=label_column or None)
     data = load_sprite_data(data_dir, spec, cache_dir=cache_dir)
     # Only what the user set: eval scores the sprites `generate` draws with the same options.
     sample_kw = {"sampler": sampler, "steps": steps, "guidance": guidance,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -145,12 +146,11 @@ def noise_stats_cmd(data_dir, size, channels, label_column, cache_dir, out_png, 
 def _latents(ae_dir, data_dir, label_column, cache_dir, device):
     """Latents of the data under an autoencoder (the sprites, not their mirror images)."""
     from ldm_sprites.autoencoder import encode_dataset, load_autoencoder
-    from ldm_sprites.data.dataset import DataSpec, load_sprite_data
+    from ldm_sprites.data.dataset import load_sprite_data
 
     ae = load_autoencoder(ae_dir, device=device)
-    s = ae.data_spec
-    data = load_sprite_data(data_dir, DataSpec(size=s["size"], channels=s["channels"],
-                                               label_column=label_column), cache_dir=cache_dir)
+    spec = replace(ae.data_spec, label_column=label_column)   # decoded as the AE's training data
+    data = load_sprite_data(data_dir, spec, cache_dir=cache_dir)
     return encode_dataset(ae, data, cache_dir=cache_dir, flip=False)[0].cpu()
 
 

@@ -31,20 +31,10 @@ import torch
 from ldm_sprites.console import info, progress, warn
 from ldm_sprites.data.images import (ImageDecodeError, composite_on, fit_square, is_image_file,
                                      load_rgba, parse_color)
+from ldm_sprites.data.spec import DataSpec
 from ldm_sprites.errors import UserError
 
 CACHE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """How images become training tensors. Saved with every model."""
-
-    size: int = 32
-    channels: int = 4
-    resample: str = "nearest"
-    background: str = "#ffffff"   # only used when channels == 3
-    label_column: str | None = None
 
 
 @dataclass
@@ -249,8 +239,12 @@ def _first_line(exc: Exception) -> str:
 
 def load_sprite_data(root: str | Path, spec: DataSpec, cache_dir: str | Path | None = None,
                      max_bad_fraction: float = 0.1, use_cache: bool = True) -> SpriteData:
-    """Discover, decode (or load from cache) and return the sprites of ``root``."""
+    """Discover, decode (or load from cache) and return the sprites of ``root``.
+
+    ``spec``: a ``DataSpec`` or a stage's data section (its augmentation settings do not matter
+    here)."""
     root = Path(root)
+    spec = spec.spec()
     files, labels, layout = discover(root, spec.label_column)
     if not files:
         raise UserError(f"no images found in {root} (looked for .png, .jpg, .gif, .webp files, "

@@ -148,12 +148,6 @@ class EditInput:
     fitted: np.ndarray      # (S, S, 4) uint8 as the model sees it (training's fitting)
 
 
-def _spec(pipe) -> dict:
-    d = pipe.config.get("data", {})
-    return {"size": int(d.get("size", pipe.noise_shape[-1])), "channels": int(d.get("channels", 4)),
-            "background": d.get("background", "#ffffff")}
-
-
 def fit_input(rgba: np.ndarray, size: int, name: str) -> np.ndarray:
     """Training's fitting (crop/pad into the square, centred), refusing what only resampling
     could fit: a resized sprite is not the sprite any more, and inpainting could not keep its
@@ -211,7 +205,7 @@ def load_inputs(pipe, sources) -> list[EditInput]:
     way training fits them; 3-channel models get them composited on the training background."""
     from ldm_sprites.data.images import composite_on, parse_color
 
-    spec = _spec(pipe)
+    spec = pipe.data_spec
     inputs = []
     for i, src in enumerate(_expand(sources)):
         if isinstance(src, EditInput):  # already loaded and fitted (the CLI checks first)
@@ -224,9 +218,9 @@ def load_inputs(pipe, sources) -> list[EditInput]:
                                 f"{rgba.dtype} {tuple(rgba.shape)}")
         else:
             name, rgba = Path(src).stem, _read_image(Path(src))
-        fitted = fit_input(rgba, spec["size"], name if isinstance(src, np.ndarray) else str(src))
-        if spec["channels"] == 3:
-            fitted = composite_on(fitted, parse_color(spec["background"]))
+        fitted = fit_input(rgba, spec.size, name if isinstance(src, np.ndarray) else str(src))
+        if spec.channels == 3:
+            fitted = composite_on(fitted, parse_color(spec.background))
         inputs.append(EditInput(name, rgba, fitted))
     return inputs
 
@@ -236,7 +230,7 @@ def to_model(pipe, rgba: np.ndarray) -> torch.Tensor:
     from ldm_sprites.data.tensors import rgba_uint8_to_model
 
     return rgba_uint8_to_model(torch.from_numpy(np.ascontiguousarray(rgba)).permute(0, 3, 1, 2),
-                               _spec(pipe)["channels"])
+                               pipe.data_spec.channels)
 
 
 def parse_region(text: str, width: int, height: int) -> np.ndarray:

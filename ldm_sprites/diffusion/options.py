@@ -1,9 +1,10 @@
 """Sampling options: the one place where "what the user asked" meets "what the model saved".
 
 A model directory saves its sampling defaults (config.json ``sample``, schema
-``config.SampleSection``). Every entry point — CLI, API, demo, eval, report, benchmarks — passes
-only the options the user actually set (``None`` = not set) and ``resolve_sampling`` fills the
-rest from the model, so they all draw the same sprites for the same seed.
+``diffusion.config.SampleSection``). Every entry point — CLI, API, demo, eval, report,
+benchmarks — passes only the options the user actually set (``None`` = not set) and
+``resolve_sampling`` fills the rest from the model, so they all draw the same sprites for the
+same seed.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def parse_interval(value) -> tuple[float, float] | str | None:
 
 def saved_defaults(saved: dict | None):
     """The model's ``sample`` section as a ``SampleSection`` (missing keys: the schema's)."""
-    from ldm_sprites.config import SampleSection
+    from ldm_sprites.diffusion.config import SampleSection
 
     known = {f.name for f in fields(SampleSection)}
     return SampleSection(**{k: v for k, v in (saved or {}).items() if k in known})

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from ldm_sprites.diffusion.dit import DiT, DiTConfig
+from ldm_sprites.data.spec import DataSpec
+from ldm_sprites.diffusion.dit import DiT, build_dit
 from ldm_sprites.diffusion.guidance import GuidedDenoiser
 from ldm_sprites.diffusion.options import SamplingOptions, resolve_sampling
 from ldm_sprites.diffusion.samplers import SAMPLERS
@@ -84,7 +85,7 @@ class DiffusionPipeline:
         md = load_model_dir(path, expect_kind="diffusion")
         dev = resolve_device(device)
         try:
-            model = DiT(DiTConfig(**md.config["model"]))
+            model = build_dit(**md.config["model"])
         except (KeyError, TypeError) as exc:
             raise UserError(f"{md.path}/config.json has no valid model section ({exc})") from None
         md.load_into(model, weights).eval().requires_grad_(False).to(dev)
@@ -163,6 +164,13 @@ class DiffusionPipeline:
         """Shape of one initial-noise tensor x_T (latent or pixel)."""
         c = self.model.config
         return (c.in_channels, c.input_size, c.input_size)
+
+    @property
+    def data_spec(self) -> DataSpec:
+        """How the model's training data became tensors (its saved ``data`` section; without a
+        saved size, the model's own)."""
+        d = self.config.get("data") or {}
+        return DataSpec.from_config(d, size=None if "size" in d else self.noise_shape[-1])
 
     @property
     def null_label(self) -> int:

@@ -8,15 +8,15 @@ nothing and the encoder never runs during training).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ldm_sprites.config import DiffusionConfig
 from ldm_sprites.data.mapped import chunked_abs_max
 from ldm_sprites.data.tensors import augment, rgba_uint8_to_model
+from ldm_sprites.diffusion.config import DiffusionConfig
 from ldm_sprites.diffusion.dit import build_dit
 from ldm_sprites.diffusion.schedule import NoiseSchedule
 
@@ -49,8 +49,10 @@ class DiffusionTask:
                  classes: list[str], latents: torch.Tensor | None = None,
                  ae_info: dict | None = None, autoencoder=None):
         """``images``: (N, 4, H, W) uint8 for pixel mode; ``latents``: (2, N, C, h, w) float —
-        index 0 the sprites, index 1 their mirror images — for latent mode."""
-        self.cfg = cfg
+        index 0 the sprites, index 1 their mirror images — for latent mode.
+
+        ``self.cfg`` is ``cfg`` with its model section resolved (``ModelSection.resolved``): the
+        network built, as the model directory saves it."""
         self.images = images
         self.latents = latents
         self.labels = labels
@@ -62,11 +64,8 @@ class DiffusionTask:
             in_ch, size = latents.shape[2], latents.shape[-1]
         else:
             in_ch, size = cfg.data.channels, cfg.data.size
-        m = cfg.model
-        self.model = build_dit(m.preset, input_size=size, in_channels=in_ch, patch_size=m.patch_size,
-                               hidden_size=m.hidden_size, depth=m.depth, num_heads=m.num_heads,
-                               mlp_ratio=m.mlp_ratio, num_classes=len(self.classes),
-                               class_dropout=m.class_dropout if self.classes else 0.0)
+        self.cfg = replace(cfg, model=cfg.model.resolved(size, in_ch, len(self.classes)))
+        self.model = build_dit(**asdict(self.cfg.model))
         self.schedule = NoiseSchedule(cfg.diffusion.schedule, cfg.diffusion.timesteps)
         self.batch_size = cfg.train.batch_size
         self.device = torch.device("cpu")
@@ -94,7 +93,7 @@ class DiffusionTask:
 
     def config_dict(self) -> dict:
         cfg = self.cfg
-        return {"kind": "diffusion", "model": self.model.config.to_dict(),
+        return {"kind": "diffusion", "model": asdict(cfg.model),
                 "diffusion": asdict(cfg.diffusion), "data": asdict(cfg.data),
                 "sample": asdict(cfg.sample), "ae": self.ae_info,
                 "space": "latent" if self.latents is not None else "pixel",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ldm_sprites.autoencoder.config import AEConfig
-from ldm_sprites.config import from_dict
 
 # What ``--resume`` may still change in a run's saved config.
 RESUME_KEYS = ("train.steps",)
@@ -17,12 +16,8 @@ def resolve_ae_config(config_path, out_dir, resume: bool, overrides: dict) -> AE
     from ldm_sprites.training.resume import resolve_run_config
 
     cfg, _ = resolve_run_config(out_dir, resume, "autoencoder", AEConfig, config_path, overrides,
-                                _from_saved, RESUME_KEYS)
+                                RESUME_KEYS)
     return cfg
-
-
-def _from_saved(saved: dict) -> AEConfig:
-    return from_dict(AEConfig, {k: saved[k] for k in ("model", "loss", "data", "train")})
 
 
 def run_ae_training(cfg: AEConfig, data_dir, out_dir, resume: bool = False,
@@ -34,18 +29,15 @@ def run_ae_training(cfg: AEConfig, data_dir, out_dir, resume: bool = False,
     ``time_budget``: seconds of training for the whole run instead of ``cfg.train.steps``."""
     from ldm_sprites.autoencoder.config import check_config
     from ldm_sprites.autoencoder.task import AutoencoderTask
-    from ldm_sprites.config import check_ranges
     from ldm_sprites.console import info
-    from ldm_sprites.data.dataset import DataSpec, load_sprite_data
+    from ldm_sprites.data.dataset import load_sprite_data
     from ldm_sprites.finish.palette import training_palette_files
     from ldm_sprites.training.trainer import seed_everything, train
 
-    check_config(cfg)
-    check_ranges(cfg)
+    check_config(cfg)   # every field's choices and range, and the checks between fields
     seed_everything(cfg.train.seed)
     d = cfg.data
-    data = load_sprite_data(data_dir, DataSpec(d.size, d.channels, d.resample, d.background, None),
-                            cache_dir=cache_dir, max_bad_fraction=d.max_bad_fraction)
+    data = load_sprite_data(data_dir, d, cache_dir=cache_dir, max_bad_fraction=d.max_bad_fraction)
     task = AutoencoderTask(cfg, data.images, data_dir)
     task.model_files = training_palette_files(data.images)  # palette.json & co. in checkpoints
     m = cfg.model

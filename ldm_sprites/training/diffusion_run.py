@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ldm_sprites.config import DiffusionConfig, apply_overrides, check_ranges, from_dict
-from ldm_sprites.errors import UserError
-
-
-def _model_section(saved: dict) -> dict:
-    """Turn a saved (fully resolved) DiT config back into a config-file model section."""
-    m = saved["model"]
-    return {"preset": None, "patch_size": m["patch_size"], "hidden_size": m["hidden_size"],
-            "depth": m["depth"], "num_heads": m["num_heads"], "mlp_ratio": m["mlp_ratio"],
-            "class_dropout": m["class_dropout"]}
+from ldm_sprites.config_loader import apply_overrides, check_values, from_saved
+from ldm_sprites.diffusion.config import DiffusionConfig
 
 
 def resolve_config(config_path, out_dir, resume: bool, overrides: dict):
@@ -25,13 +17,8 @@ def resolve_config(config_path, out_dir, resume: bool, overrides: dict):
     from ldm_sprites.training.resume import resolve_run_config
 
     cfg, saved = resolve_run_config(out_dir, resume, "diffusion", DiffusionConfig, config_path,
-                                    overrides, _from_saved, ("train.steps", "train.compile"))
+                                    overrides, ("train.steps", "train.compile"))
     return cfg, ((saved or {}).get("ae") or {}).get("path")
-
-
-def _from_saved(saved: dict) -> DiffusionConfig:
-    return from_dict(DiffusionConfig, {k: saved[k] for k in ("diffusion", "data", "train", "sample")
-                                       if k in saved} | {"model": _model_section(saved)})
 
 
 def run_diffusion_training(cfg: DiffusionConfig, data_dir, out_dir, ae_dir=None,
@@ -42,13 +29,13 @@ def run_diffusion_training(cfg: DiffusionConfig, data_dir, out_dir, ae_dir=None,
 
     ``time_budget``: seconds of training for the whole run instead of ``cfg.train.steps``."""
     from ldm_sprites.console import info
-    from ldm_sprites.data.dataset import DataSpec, class_counts, load_sprite_data
+    from ldm_sprites.data.dataset import class_counts, load_sprite_data
     from ldm_sprites.finish.palette import training_palette_files
     from ldm_sprites.fsutil import ensure_dir
     from ldm_sprites.diffusion.task import DiffusionTask
     from ldm_sprites.training.trainer import seed_everything, train
 
-    check_ranges(cfg)
+    check_values(cfg)
     ensure_dir(out_dir)  # an unwritable --out fails now, not after decoding the data
     seed_everything(cfg.train.seed)
     latents = ae_info = autoencoder = None
@@ -57,14 +44,12 @@ def run_diffusion_training(cfg: DiffusionConfig, data_dir, out_dir, ae_dir=None,
 
         autoencoder = load_autoencoder(ae_dir, device=device)
         # The data must look like what the autoencoder was trained on.
-        apply_overrides(cfg, {"data.size": autoencoder.data_spec["size"],
-                              "data.channels": autoencoder.data_spec["channels"],
-                              "data.resample": autoencoder.data_spec["resample"],
-                              "data.background": autoencoder.data_spec["background"],
+        s = autoencoder.data_spec
+        apply_overrides(cfg, {"data.size": s.size, "data.channels": s.channels,
+                              "data.resample": s.resample, "data.background": s.background,
                               "data.hue_jitter": 0.0})
     d = cfg.data
-    spec = DataSpec(d.size, d.channels, d.resample, d.background, d.label_column)
-    data = load_sprite_data(data_dir, spec, cache_dir=cache_dir, max_bad_fraction=d.max_bad_fraction)
+    data = load_sprite_data(data_dir, d, cache_dir=cache_dir, max_bad_fraction=d.max_bad_fraction)
     counts = class_counts(data)
     info(f"{len(data)} sprites, " + (f"{len(counts)} classes: " + ", ".join(
         f"{k} {v}" for k, v in counts.items()) if counts else "unconditional"))

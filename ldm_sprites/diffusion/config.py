@@ -1,0 +1,107 @@
+"""The diffusion stage's config schema (``configs/pixel-*.yaml``, ``dit-*.yaml``) as dataclasses.
+
+Loaded by the generic ``config_loader`` (unknown keys are errors with a suggestion, each field's
+choices and range are checked). A model directory's ``config.json`` holds the same sections, so
+``config_loader.from_saved(DiffusionConfig, saved)`` reads it back: the ``model:`` section there is
+the resolved architecture (``ModelSection.resolved``: preset expanded, the sizes the data and the
+autoencoder decided filled in), which builds the same network again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from ldm_sprites.config_loader import bounded, choice
+from ldm_sprites.data.spec import DataSpec
+from ldm_sprites.diffusion.options import INIT_NOISE, SAMPLER_NAMES, SPACINGS
+from ldm_sprites.train_section import TrainSection
+
+
+@dataclass
+class ModelSection:
+    preset: str | None = "tiny"
+    patch_size: int = 2
+    hidden_size: int | None = None   # None: from the preset
+    depth: int | None = None
+    num_heads: int | None = None
+    mlp_ratio: float = 4.0
+    class_dropout: float = 0.1       # label dropout for classifier-free guidance
+    # Decided by training (the data, the autoencoder, the classes found); a saved config.json
+    # carries them. A value in a config file is replaced.
+    input_size: int | None = None
+    in_channels: int | None = None
+    num_classes: int | None = None
+
+    def resolved(self, input_size: int, in_channels: int, num_classes: int) -> "ModelSection":
+        """This section as the network it builds: no preset, every size explicit (what a model
+        directory saves). An unconditional model has no label dropout."""
+        from ldm_sprites.diffusion.dit import PRESETS
+
+        if self.preset and self.preset not in PRESETS:
+            raise ValueError(f"unknown preset '{self.preset}'; choose one of {', '.join(PRESETS)}")
+        preset = PRESETS[self.preset] if self.preset else {}
+        sizes = {k: preset.get(k) if getattr(self, k) is None else getattr(self, k)
+                 for k in ("hidden_size", "depth", "num_heads")}
+        return replace(self, preset=None, input_size=input_size, in_channels=in_channels,
+                       num_classes=num_classes,
+                       class_dropout=self.class_dropout if num_classes else 0.0, **sizes)
+
+
+@dataclass
+class DiffusionSection:
+    # cosine keeps more signal at mid t than linear: better for small images
+    schedule: str = choice("cosine", "cosine", "linear")
+    timesteps: int = 1000
+    prediction: str = choice("eps", "eps", "v")
+    timestep_bias: float = 0.0       # > 0 samples late (noisy) timesteps more often
+    # > 0: Min-SNR-γ loss weighting (5 in the paper); 0 = plain MSE
+    min_snr_gamma: float = bounded(0.0, ge=0, name="diffusion.min_snr_gamma",
+                                   hint="(0 = plain MSE, 5 = the Min-SNR paper's value)")
+
+
+@dataclass
+class DataSection(DataSpec):
+    """The spec (size, channels, resample, background, label_column) plus augmentation."""
+
+    flip: bool = True                # most sprites are fine mirrored; no blur/rotation (destroys pixel art)
+    hue_jitter: float = 0.0          # off by default: colour often *is* the class (fire = red)
+    max_bad_fraction: float = 0.1
+
+
+def sigma_interval(sigma_min: float, sigma_max: float) -> tuple[float, float] | None:
+    """Config values -> the ``interval`` of ``GuidedDenoiser``: both 0 means guide every step,
+    ``sigma_max`` 0 means no upper limit."""
+    if sigma_min <= 0 and sigma_max <= 0:
+        return None
+    return (float(sigma_min), float(sigma_max))
+
+
+@dataclass
+class SampleSection:
+    sampler: str = choice("dpmpp", *SAMPLER_NAMES)
+    steps: int = 25
+    guidance: float = 3.0
+    eta: float = 0.0
+    init_noise: str = choice("standard", *INIT_NOISE)
+    # Guide only where sigma = sqrt((1-ab)/ab) lies in (min, max]; max 0 = no upper limit.
+    guidance_sigma_min: float = 0.0
+    guidance_sigma_max: float = 0.0
+    # Class transfer (`vary --class` below strength 1) keeps the input's colours unless guided
+    # harder than generation: colour is what survives noising best. 5 turned 100 % of 60 demo
+    # sprites to fire colours at strength 0.6 (guidance 3: 57 %); see docs/benchmarks.md.
+    transfer_guidance: float = 5.0
+    spacing: str = choice("uniform", *SPACINGS)  # NoiseSchedule.spaced_timesteps
+
+    @property
+    def guidance_interval(self) -> tuple[float, float] | None:
+        return sigma_interval(self.guidance_sigma_min, self.guidance_sigma_max)
+
+
+@dataclass
+class DiffusionConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    diffusion: DiffusionSection = field(default_factory=DiffusionSection)
+    data: DataSection = field(default_factory=DataSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    sample: SampleSection = field(default_factory=SampleSection)
+
