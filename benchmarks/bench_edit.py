@@ -123,7 +123,7 @@ def seam_rates(sprites, inputs, redo) -> dict:
 
 
 def inpaint_part(pipe, chosen, jumps_list=(0, 2)) -> dict:
-    from ldm_sprites.diffusion.editing import parse_region
+    from ldm_sprites.diffusion.edit_inputs import parse_region
 
     rng = np.random.default_rng(0)
     jobs = []

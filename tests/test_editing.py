@@ -13,6 +13,7 @@ from PIL import Image
 
 from ldm_sprites import api
 from ldm_sprites.cli import cli
+from ldm_sprites.diffusion import edit_inputs as EI
 from ldm_sprites.diffusion import editing as E
 from ldm_sprites.diffusion.samplers import SAMPLERS
 from ldm_sprites.errors import UserError
@@ -114,20 +115,20 @@ def _save(path, arr, mode):
 def test_mask_files_regions_and_their_errors(tmp_path):
     bw = np.zeros((16, 16), np.uint8)
     bw[2:5, 3:9] = 255
-    m = E.read_mask(_save(tmp_path / "bw.png", bw, "L"), 16, 16)
+    m = EI.read_mask(_save(tmp_path / "bw.png", bw, "L"), 16, 16)
     assert m.sum() == 18 and m[2, 3] and not m[0, 0]
     painted = np.zeros((16, 16, 4), np.uint8)
     painted[10:12, 0:2] = (255, 0, 0, 255)           # painted on a transparent layer
-    assert E.read_mask(_save(tmp_path / "a.png", painted, "RGBA"), 16, 16).sum() == 4
-    assert np.array_equal(E.parse_region("3,2,6,3", 16, 16), m)
+    assert EI.read_mask(_save(tmp_path / "a.png", painted, "RGBA"), 16, 16).sum() == 4
+    assert np.array_equal(EI.parse_region("3,2,6,3", 16, 16), m)
     with pytest.raises(UserError, match="must have the sprite's size"):
-        E.read_mask(tmp_path / "bw.png", 32, 32)
+        EI.read_mask(tmp_path / "bw.png", 32, 32)
     for bad in ("1,2,3", "a,b,c,d", "10,10,8,8", "0,0,0,4"):
         with pytest.raises(UserError, match="--region"):
-            E.parse_region(bad, 16, 16)
+            EI.parse_region(bad, 16, 16)
     (tmp_path / "not.png").write_text("hello")
     with pytest.raises(UserError, match="not an image"):
-        E.read_mask(tmp_path / "not.png", 16, 16)
+        EI.read_mask(tmp_path / "not.png", 16, 16)
 
 
 def test_masks_follow_the_sprite_into_the_model_canvas(pipe):
@@ -135,26 +136,26 @@ def test_masks_follow_the_sprite_into_the_model_canvas(pipe):
     moves with it, exactly."""
     rgba = np.zeros((24, 24, 4), np.uint8)
     rgba[1:11, 12:22] = (200, 40, 40, 255)
-    inp = E.load_inputs(pipe, rgba)[0]
-    fitted = E.fit_mask(rgba[..., 3] > 0, inp)
+    inp = EI.load_inputs(pipe, rgba)[0]
+    fitted = EI.fit_mask(rgba[..., 3] > 0, inp)
     assert np.array_equal(fitted, inp.fitted[..., 3] > 0) and fitted.sum() == 100
     half = np.zeros((24, 24), bool)
     half[1:6, 12:22] = True
-    assert E.fit_mask(half, inp).sum() == 50
+    assert EI.fit_mask(half, inp).sum() == 50
     with pytest.raises(UserError, match="nothing to inpaint"):
-        E.fit_mask(np.zeros((24, 24), bool), inp)
+        EI.fit_mask(np.zeros((24, 24), bool), inp)
     with pytest.raises(UserError, match="generating"):
-        E.fit_mask(np.ones((24, 24), bool), inp)
+        EI.fit_mask(np.ones((24, 24), bool), inp)
     outside = np.zeros((24, 24), bool)
     outside[20:, :5] = True                     # cropped away with the empty canvas
     with pytest.raises(UserError, match="outside"):
-        E.fit_mask(outside, inp)
+        EI.fit_mask(outside, inp)
     big = np.zeros((40, 40, 4), np.uint8)
     big[2:38, 2:38] = 255
     with pytest.raises(UserError, match="36x36 pixels but this model draws 16x16"):
-        E.load_inputs(pipe, big)
+        EI.load_inputs(pipe, big)
     with pytest.raises(UserError, match="fully transparent"):
-        E.load_inputs(pipe, np.zeros((16, 16, 4), np.uint8))
+        EI.load_inputs(pipe, np.zeros((16, 16, 4), np.uint8))
 
 
 # --- pixel mode --------------------------------------------------------------------------------
@@ -197,7 +198,7 @@ def test_inpaint_keeps_unmasked_pixels_pixel_mode(pipe, sprite_file, sampler):
     src = load_rgba(sprite_file)
     out, _ = api.inpaint(pipe, sprite_file, region="4,4,8,6", num=4, seed=0, sampler=sampler,
                          steps=4, jumps=1)
-    redo = E.parse_region("4,4,8,6", 16, 16)
+    redo = EI.parse_region("4,4,8,6", 16, 16)
     assert out.shape == (4, 16, 16, 4)
     assert all(np.array_equal(o[~redo], src[~redo]) for o in out)
     assert len({o[redo].tobytes() for o in out}) == 4

@@ -1,8 +1,8 @@
 """``ldmsprites vary`` (variations, class transfer) and ``ldmsprites inpaint``: edit sprites you have.
 
-The algorithms are in ``diffusion/editing.py``; this module parses flags, checks every input
-before any sampling or writing, and writes the same outputs as ``generate`` (grid, one PNG per
-sprite, export pack, reverse-process GIF).
+The algorithms are in ``diffusion/editing.py`` (inputs and masks: ``diffusion/edit_inputs.py``);
+this module parses flags, checks every input before any sampling or writing, and writes the same
+outputs as ``generate`` (grid, one PNG per sprite, export pack, reverse-process GIF).
 """
 
 from __future__ import annotations
@@ -161,7 +161,8 @@ def vary(sprites, strength, **kw):
     Each input is fitted like training data, noised to the step --strength picks and denoised
     from there with the chosen sampler (SDEdit).
     """
-    from ldm_sprites.diffusion.editing import check_strength, is_transfer, load_inputs, start_index
+    from ldm_sprites.diffusion.edit_inputs import load_inputs
+    from ldm_sprites.diffusion.editing import check_strength, is_transfer, start_index
 
     check_strength(strength)
     job = _Job(kw)
@@ -195,9 +196,9 @@ def inpaint(sprite, mask, region, jumps, jump_length, **kw):
     RePaint-style: the known part is blended in at every step, with resampling jumps. In latent
     mode the mask is taken to the latent grid and the result composited onto the input.
     """
+    from ldm_sprites.diffusion.edit_inputs import fit_mask, load_inputs, parse_region, read_mask
     from ldm_sprites.diffusion.editing import (default_jump_length, executed_timesteps,
-                                               fit_mask, inpaint_sprites, load_inputs,
-                                               parse_region, read_mask)
+                                               inpaint_sprites)
 
     if (mask is None) == (region is None):
         raise click.UsageError("give the region to redraw: --mask MASK.png or --region x,y,w,h")
