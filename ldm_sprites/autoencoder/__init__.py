@@ -5,7 +5,7 @@ trainer, run by ``training/ae_run.py``); latent-mode ``train-diffusion --ae`` an
 use it through this API:
 
 * ``AutoencoderHandle.from_pretrained(path, device)`` (``load_autoencoder`` for short) -> handle
-  with ``encode``/``decode`` of *scaled* latents, ``data_spec``, ``downsample``,
+  with ``encode``/``decode`` of *scaled* latents, ``data_spec`` (a ``DataSpec``), ``downsample``,
   ``latent_channels``, ``scale_factor``, ``reference()``; ``save_pretrained(dir)`` writes one;
 * ``encode_dataset(handle, sprite_data, cache_dir, flip)`` -> cached (views, N, C, h, w) latents;
 * ``load_autoencoder_for(diffusion_model_dir, device, override)`` -> the handle a latent
