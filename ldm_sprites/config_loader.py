@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import operator
 import types
 import typing
 from pathlib import Path
@@ -39,11 +40,19 @@ def bounded(default, *, ge=None, gt=None, le=None, lt=None, name: str | None = N
 
 
 def _range_text(b: dict) -> str:
-    if b["ge"] is not None and b["le"] is None and b["lt"] is None and b["gt"] is None:
-        return f"must be at least {b['ge']}" if b["ge"] else "must be >= 0"
-    low = f"[{b['ge']}" if b["ge"] is not None else (f"({b['gt']}" if b["gt"] is not None else "(-inf")
-    high = f"{b['le']}]" if b["le"] is not None else (f"{b['lt']})" if b["lt"] is not None else "inf)")
-    return f"is out of range {low}, {high}"
+    lo = b["ge"] if b["ge"] is not None else b["gt"]
+    hi = b["le"] if b["le"] is not None else b["lt"]
+    if hi is None and b["ge"] is not None:
+        return f"must be at least {lo}" if lo else "must be >= 0"
+    left, right = "[" if b["ge"] is not None else "(", "]" if b["le"] is not None else ")"
+    return (f"is out of range {left}{'-inf' if lo is None else lo}, "
+            f"{'inf' if hi is None else hi}{right}")
+
+
+def _outside(b: dict, value) -> bool:
+    tests = ((b["ge"], operator.lt), (b["gt"], operator.le), (b["le"], operator.gt),
+             (b["lt"], operator.ge))
+    return any(limit is not None and beyond(value, limit) for limit, beyond in tests)
 
 
 def _check_field(f: dataclasses.Field, value, path: str) -> None:
@@ -51,10 +60,7 @@ def _check_field(f: dataclasses.Field, value, path: str) -> None:
     if allowed and value not in allowed:
         raise UserError(f"config {path}: {value!r} is not one of {', '.join(map(str, allowed))}")
     b = f.metadata.get("bounds")
-    if b is None or value is None:
-        return
-    if ((b["ge"] is not None and value < b["ge"]) or (b["gt"] is not None and value <= b["gt"])
-            or (b["le"] is not None and value > b["le"]) or (b["lt"] is not None and value >= b["lt"])):
+    if b is not None and value is not None and _outside(b, value):
         hint = f" {f.metadata['hint']}" if f.metadata.get("hint") else ""
         raise UserError(f"{f.metadata.get('name') or path} {value} {_range_text(b)}{hint}")
 
