@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "classes": "ldm_sprites.cli.generate_cmd:classes",
     "info": "ldm_sprites.cli.info_cmd:info",
     "export": "ldm_sprites.cli.export_cmd:export",
+    "export-onnx": "ldm_sprites.cli.onnx_cmd:export_onnx",
     "animate": "ldm_sprites.cli.visual_cmd:animate",
     "plot": "ldm_sprites.cli.visual_cmd:plot",
     "report": "ldm_sprites.cli.visual_cmd:report",

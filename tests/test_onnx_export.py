@@ -1,0 +1,56 @@
+"""ldmsprites export-onnx: ONNX Runtime reproduces the torch networks (needs the .[onnx] extra)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install -e '.[onnx]')")
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install -e '.[onnx]')")
+
+from ldm_sprites.cli import cli  # noqa: E402
+from ldm_sprites.diffusion.onnx_export import use_onnx_runtime  # noqa: E402
+from ldm_sprites.diffusion.pipeline import DiffusionPipeline  # noqa: E402
+from ldm_sprites.runtime import bundled_model_dir  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx")
+    res = CliRunner().invoke(cli, ["export-onnx", str(bundled_model_dir()), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out, res.output
+
+
+def test_export_writes_both_networks_and_the_schedule(exported):
+    out, log = exported
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["files"] == ["denoiser.onnx", "decoder.onnx"]
+    assert (out / "denoiser.onnx").is_file() and (out / "decoder.onnx").is_file()
+    pipe = DiffusionPipeline.from_pretrained(bundled_model_dir(), device="cpu")
+    assert meta["classes"] == pipe.classes and meta["null_label"] == pipe.null_label
+    assert len(meta["schedule"]["alphas_cumprod"]) == pipe.schedule.T
+    assert meta["sample"] == pipe.defaults and meta["noise_shape"] == list(pipe.noise_shape)
+    assert "max |onnx - torch|" in log  # the command checked its own output
+
+
+def test_onnx_runtime_matches_torch_outputs_and_samples(exported):
+    out, _ = exported
+    ref = DiffusionPipeline.from_pretrained(bundled_model_dir(), device="cpu")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, *ref.noise_shape, generator=g)
+    t = torch.tensor([0, 10, 300, 700, 999])
+    y = torch.tensor([0, 1, 2, 5, ref.null_label])
+    ort_pipe = use_onnx_runtime(DiffusionPipeline.from_pretrained(bundled_model_dir(),
+                                                                  device="cpu"), out)
+    with torch.no_grad():
+        torch.testing.assert_close(ort_pipe.model(x, t, y), ref.model(x, t, y), atol=1e-4,
+                                   rtol=1e-4)
+        torch.testing.assert_close(ort_pipe.decode(x), ref.decode(x), atol=1e-4, rtol=1e-4)
+    kw = dict(seed=3, sampler="dpmpp", steps=4)
+    a = ref.sample([0, 4], **kw)
+    b = ort_pipe.sample([0, 4], **kw)
+    assert (a - b).abs().max().item() < 1e-3
+    assert np.array_equal(ref.to_rgba(a).shape, ref.to_rgba(b).shape)
