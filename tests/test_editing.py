@@ -182,13 +182,18 @@ def test_vary_strength_one_is_generating(pipe, sprite_file):
     assert names == ["fire"] * 3 and np.array_equal(v, g)
 
 
-def test_class_transfer_is_guided_by_the_models_transfer_guidance(pipe, sprite_file):
-    kw = dict(strength=0.6, num=2, classes=["fire"], seed=3, finish="none", sampler="ddim",
-              steps=4)
+def test_class_transfer_is_guided_by_the_models_transfer_guidance(pipe, sprite_file, monkeypatch):
+    used = []
+    denoiser = pipe.denoiser
+    monkeypatch.setattr(pipe, "denoiser", lambda labels, opts: used.append(opts.guidance)
+                        or denoiser(labels, opts))
+    kw = dict(num=1, seed=3, finish="none", sampler="ddim", steps=4)
     assert pipe.sampling_options(transfer=True).guidance == 5.0  # saved before the option existed
-    default, _ = api.vary(pipe, sprite_file, **kw)
-    assert np.array_equal(default, api.vary(pipe, sprite_file, guidance=5.0, **kw)[0])
-    assert not np.array_equal(default, api.vary(pipe, sprite_file, guidance=3.0, **kw)[0])
+    api.vary(pipe, sprite_file, strength=0.6, classes=["fire"], **kw)       # transfer
+    api.vary(pipe, sprite_file, strength=0.6, classes=["fire"], guidance=2.0, **kw)  # user's
+    api.vary(pipe, sprite_file, strength=0.6, **kw)                         # no class: no transfer
+    api.vary(pipe, sprite_file, strength=1.0, classes=["fire"], **kw)       # = generating
+    assert used == [5.0, 2.0, pipe.sampling_options().guidance, pipe.sampling_options().guidance]
 
 
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpmpp"])
