@@ -71,3 +71,24 @@ def test_bench_ae_reports_a_run_and_one_of_its_checkpoints(tmp_path, demo_dir):
         assert row["psnr"] > 0 and row["train_img_per_s"] > 0
         assert row["codebook_size"] == 32 and 0 < row["train_code_usage"] <= 1
     assert whole["psnr"] != early["psnr"]
+
+
+def test_bench_quality_scores_every_checkpoint_of_a_run(tmp_path, tiny_model, demo_dir):
+    """bench_quality: one row per checkpoint (step order, CPU minutes from the saved training
+    time), FD and cleanliness for raw and finished samples, a table, JSON and a PNG."""
+    import json
+
+    from benchmarks.bench_quality import main, train_seconds
+
+    out, png = tmp_path / "q.json", tmp_path / "q.png"
+    main(["--data", str(demo_dir), "--label-column", "type", "--run", f"px={tiny_model}",
+          "--num", "6", "--json", str(out), "--png", str(png)])
+    res = json.loads(out.read_text())
+    rows = res["runs"]["px"]
+    assert [r["step"] for r in rows] == [3, 6]
+    ckpts = sorted((tiny_model / "checkpoints").glob("step-*"))
+    assert rows[-1]["cpu_minutes"] == train_seconds(ckpts[-1]) / 60 > rows[0]["cpu_minutes"] > 0
+    for r in rows:
+        assert r["raw"]["fd"] > 0 and r["finished"]["fd"] > 0
+        assert r["finished"]["cleanliness"]["soft_alpha"]["median"] == 0.0  # finishing is on
+    assert res["fd_real_halves"] > 0 and png.stat().st_size > 1000
