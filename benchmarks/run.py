@@ -47,39 +47,53 @@ def _random_ae(tmp: Path, config: str):
     return load_autoencoder(path, device="cpu")
 
 
-def sampling_ratio(quick: bool) -> dict:
-    from ldm_sprites.config import load_yaml
+def ddpm_per_sprite(n_steps: int, batch: int = 64) -> float:
+    """Seconds per sprite of the DDPM-1000 pixel baseline (configs/ddpm-pixel.yaml's DiT, 64x64,
+    no guidance), timed over ``n_steps`` steps and scaled to 1000 (every step costs the same)."""
     from ldm_sprites.diffusion.dit import build_dit
     from ldm_sprites.diffusion.guidance import GuidedDenoiser
     from ldm_sprites.diffusion.samplers import sample_ddpm
     from ldm_sprites.diffusion.schedule import NoiseSchedule
 
     torch.manual_seed(0)
-    batch = 64
     dit = build_dit("ddpm", input_size=64, in_channels=4, patch_size=4, num_classes=18).eval()
     s = NoiseSchedule()
     den = GuidedDenoiser(dit, s, torch.zeros(batch, dtype=torch.long), 18, 1.0, clip_x0=1.0)
-    n_steps = 5 if quick else 20
     x = torch.randn(batch, 4, 64, 64)
     with torch.no_grad():
         den(x, 999)  # warm-up
         t0 = time.perf_counter()
         sample_ddpm(den, x, s, list(range(999, 999 - n_steps, -1)),
                     generator=torch.Generator().manual_seed(0))
-    ddpm = (time.perf_counter() - t0) / n_steps * 1000 / batch
+    return (time.perf_counter() - t0) / n_steps * 1000 / batch
+
+
+def latent_default_pipeline(tmp: Path):
+    """The default latent config (configs/ae-kl.yaml + configs/dit-latent.yaml, 18 classes) with
+    random weights, and its saved sampling section."""
+    from ldm_sprites.config import load_yaml
+    from ldm_sprites.diffusion.dit import build_dit
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+    from ldm_sprites.diffusion.schedule import NoiseSchedule
 
     latent_cfg = load_yaml(ROOT / "configs/dit-latent.yaml")
-    smp = latent_cfg["sample"]
-    interval = (smp.get("guidance_sigma_min", 0.0), smp.get("guidance_sigma_max", 0.0))
+    ae = _random_ae(tmp, "configs/ae-kl.yaml")
+    torch.manual_seed(0)
+    model = build_dit(latent_cfg["model"]["preset"], input_size=ae.latent_size,
+                      in_channels=ae.latent_channels, patch_size=latent_cfg["model"]["patch_size"],
+                      num_classes=18).eval().requires_grad_(False)
+    pipe = DiffusionPipeline(model, NoiseSchedule(), "eps", [str(i) for i in range(18)],
+                             {"x0_clip": 4.0}, torch.device("cpu"), ae,
+                             defaults=dict(latent_cfg["sample"]))
+    return pipe, latent_cfg["sample"]
+
+
+def sampling_ratio(quick: bool) -> dict:
+    batch = 64
+    ddpm = ddpm_per_sprite(5 if quick else 20, batch)
     with tempfile.TemporaryDirectory() as tmp:
-        ae = _random_ae(Path(tmp), "configs/ae-kl.yaml")
-        torch.manual_seed(0)
-        model = build_dit(latent_cfg["model"]["preset"], input_size=ae.latent_size,
-                          in_channels=ae.latent_channels, patch_size=latent_cfg["model"]["patch_size"],
-                          num_classes=18).eval().requires_grad_(False)
-        pipe = DiffusionPipeline(model, NoiseSchedule(), "eps", [str(i) for i in range(18)],
-                                 {"x0_clip": 4.0}, torch.device("cpu"), ae)
+        pipe, smp = latent_default_pipeline(Path(tmp))
+        interval = (smp.get("guidance_sigma_min", 0.0), smp.get("guidance_sigma_max", 0.0))
         labels = [i % 18 for i in range(batch)]
         times = {}
         for name, itv in (("all steps", None), ("interval", interval)):
