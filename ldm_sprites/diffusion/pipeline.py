@@ -97,8 +97,6 @@ class DiffusionPipeline:
         return cls(model, schedule, diff.get("prediction", "eps"), md.classes, md.config, dev,
                    autoencoder, md.config.get("sample", {}), from_model_dir(md.path))
 
-    load = from_pretrained   # the older name, still used by callers outside the package
-
     def save_pretrained(self, path: str | Path) -> Path:
         """Write a self-contained model directory that ``from_pretrained`` loads back into this
         pipeline: config (with the sampling defaults it holds), classes, the DiT weights it holds
