@@ -12,8 +12,10 @@ def main(argv=None) -> None:
     python -m ldm_sprites.finish --data data/demo --model ldm_sprites/assets/demo-model
     """
     import argparse
+    from dataclasses import replace
 
-    from ldm_sprites.data.dataset import DataSpec, load_sprite_data
+    from ldm_sprites.data.dataset import load_sprite_data
+    from ldm_sprites.data.spec import DataSpec
     from ldm_sprites.modeldir import load_model_dir
 
     ap = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
@@ -21,9 +23,8 @@ def main(argv=None) -> None:
     ap.add_argument("--model", required=True, help="model directory to write palette files into")
     args = ap.parse_args(argv)
     md = load_model_dir(args.model)
-    d = md.config.get("data", {})
-    spec = DataSpec(d.get("size", 32), d.get("channels", 4), d.get("resample", "nearest"),
-                    d.get("background", "#ffffff"), None)
+    # the pixels as the model saw them; no labels (a palette is over all sprites)
+    spec = replace(DataSpec.from_config(md.config.get("data")), label_column=None)
     data = load_sprite_data(args.data, spec)
     for path in save_palette(md.path, training_palette(data.images)):
         print(path)
