@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ldm_sprites.modeldir import list_checkpoints
+
 
 def train_seconds(model_dir: Path) -> float:
     """Training seconds saved with a checkpoint (0 when it predates the budget feature)."""
@@ -43,12 +45,12 @@ def autoencoder_seconds(pipe) -> float:
     if pipe.autoencoder is None:
         return 0.0
     root = Path(pipe.autoencoder.path)
-    ckpts = sorted((root / "checkpoints").glob("step-*")) if (root / "checkpoints").is_dir() else []
+    ckpts = list_checkpoints(root)
     return train_seconds(ckpts[-1]) if ckpts else train_seconds(root)
 
 
 def checkpoints(run: Path, every: int) -> list[Path]:
-    found = sorted((run / "checkpoints").glob("step-*"))
+    found = list_checkpoints(run)
     if not found:
         raise SystemExit(f"{run} has no checkpoints/step-* folders")
     picked = found[every - 1::every]
