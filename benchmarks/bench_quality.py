@@ -41,12 +41,26 @@ def train_seconds(model_dir: Path) -> float:
 
 
 def autoencoder_seconds(pipe) -> float:
-    """The autoencoder's training seconds: its newest checkpoint beside the exported AE dir."""
+    """The autoencoder's training seconds: its newest checkpoint beside the exported AE dir, plus
+    those of the autoencoder it started from (``model.init_from``: a decoder trained for a frozen
+    encoder costs the encoder's training too)."""
     if pipe.autoencoder is None:
         return 0.0
-    root = Path(pipe.autoencoder.path)
-    ckpts = list_checkpoints(root)
-    return train_seconds(ckpts[-1]) if ckpts else train_seconds(root)
+    return _ae_dir_seconds(Path(pipe.autoencoder.path), pipe.autoencoder.config)
+
+
+def _ae_dir_seconds(path: Path, config: dict, depth: int = 0) -> float:
+    # A checkpoint (config.json) or a run directory (its newest checkpoint's config.json).
+    run = path.parent.parent if path.parent.name == "checkpoints" else path
+    ckpts = list_checkpoints(run)
+    seconds = train_seconds(ckpts[-1]) if ckpts else train_seconds(path)
+    source = (config.get("model") or {}).get("init_from")
+    if source and depth < 8 and Path(source).exists():
+        from ldm_sprites.modeldir import load_model_dir
+
+        md = load_model_dir(source, expect_kind="autoencoder")
+        seconds += _ae_dir_seconds(md.path, md.config, depth + 1)
+    return seconds
 
 
 def checkpoints(run: Path, every: int) -> list[Path]:
@@ -104,6 +118,9 @@ def main(argv=None) -> None:
     ap.add_argument("--label-column", default=None)
     ap.add_argument("--run", action="append", required=True, metavar="NAME=DIR",
                     help="a training run directory (repeatable)")
+    ap.add_argument("--ae", action="append", default=[], metavar="NAME=AE_DIR",
+                    help="decode run NAME with this autoencoder instead of its own (another "
+                         "decoder of the same latent space, train-ae --freeze-encoder)")
     ap.add_argument("--num", type=int, default=192)
     ap.add_argument("--every", type=int, default=1, help="score every N-th checkpoint (+ last)")
     ap.add_argument("--threads", type=int, default=1, help="threads each run trained with")
@@ -122,10 +139,11 @@ def main(argv=None) -> None:
     extractor = get_extractor("efficientnet", "cpu")
     results: dict = {"num": args.num, "features": extractor.name, "runs": {}}
     data = data_feats = None
+    decoders = dict(spec.partition("=")[::2] for spec in args.ae)
     for spec in args.run:
         name, _, run = spec.partition("=")
         for ckpt in checkpoints(Path(run), args.every):
-            pipe = DiffusionPipeline.from_pretrained(ckpt)
+            pipe = DiffusionPipeline.from_pretrained(ckpt, ae_path=decoders.get(name))
             if data is None:  # the real sprites as the first model saw them
                 data = load_sprite_data(args.data, DataSpec.from_config(
                     pipe.config.get("data"), label_column=args.label_column))

@@ -42,7 +42,8 @@ _OVERRIDES = {
 _AE_OVERRIDES = {
     **_TRAIN_OVERRIDES, "quantizer": "model.quantizer", "downsample": "model.downsample",
     "latent_channels": "model.latent_channels", "holdout": "data.holdout", "crop": "data.crop",
-    "gan_weight": "loss.gan_weight",
+    "gan_weight": "loss.gan_weight", "output": "model.output", "init_from": "model.init_from",
+    "freeze_encoder": "model.freeze_encoder",
 }
 
 
@@ -66,7 +67,8 @@ def train_ae(data, out, config=None, resume: bool = False, device=None, cache_di
     """Train (or resume) a sprite autoencoder, stage one of latent diffusion, as ``ldmsprites
     train-ae`` does; returns the newest checkpoint directory (``ae=`` of ``train_diffusion``).
 
-    ``overrides``: quantizer, downsample, latent_channels, holdout, crop, gan_weight and the
+    ``overrides``: quantizer, downsample, latent_channels, output, init_from, freeze_encoder,
+    holdout, crop, gan_weight and the
     training keywords of ``train_diffusion`` (steps, batch_size, lr, seed, size, ...);
     ``time_budget`` as there. On ``resume`` the run's saved config wins except for ``steps``.
     """

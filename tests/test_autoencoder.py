@@ -39,6 +39,19 @@ def train_nano_ae(tmp_path: Path, data_dir: Path, quantizer: str = "kl", *extra)
     return out
 
 
+def train_nano_ldm(base: Path, ae: Path, data_dir: Path) -> Path:
+    """A nano latent DiT trained for 2 steps on ``ae``'s latents; returns its run directory."""
+    cfg = base / "dit.yaml"
+    cfg.write_text(yaml.safe_dump({"model": {"preset": "nano", "patch_size": 1},
+                                   "train": {"steps": 2, "batch_size": 8, "checkpoint_every": 2,
+                                             "sample_every": 0}}))
+    res = CliRunner().invoke(cli, ["train-diffusion", "--config", str(cfg), "--ae", str(ae),
+                                   "--data", str(data_dir), "--label-column", "type",
+                                   "--out", str(base / "ldm")])
+    assert res.exit_code == 0, res.output
+    return base / "ldm"
+
+
 @pytest.mark.parametrize("quantizer", ["kl", "vq", "fsq"])
 @pytest.mark.parametrize("f", [2, 4, 8])
 @pytest.mark.parametrize("channels", [4, 3])

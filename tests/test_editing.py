@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-import yaml
 from click.testing import CliRunner
 from PIL import Image
 
@@ -17,7 +16,7 @@ from ldm_sprites.diffusion import edit_inputs as EI
 from ldm_sprites.diffusion import editing as E
 from ldm_sprites.diffusion.samplers import SAMPLERS
 from ldm_sprites.errors import UserError
-from test_autoencoder import train_nano_ae
+from test_autoencoder import train_nano_ae, train_nano_ldm
 
 FAST = {"steps": 3}
 
@@ -41,14 +40,7 @@ def latent_pipe(tmp_path_factory, demo_dir):
     """A nano KL autoencoder (f = 4) and a nano latent DiT trained for a few steps."""
     base = tmp_path_factory.mktemp("edit-ldm")
     ae = train_nano_ae(base / "ae", demo_dir, "kl")
-    cfg = base / "dit.yaml"
-    cfg.write_text(yaml.safe_dump({"model": {"preset": "nano", "patch_size": 1},
-                                   "train": {"steps": 2, "batch_size": 8, "checkpoint_every": 2,
-                                             "sample_every": 0}}))
-    res = run("train-diffusion", "--config", cfg, "--ae", ae, "--data", demo_dir,
-              "--label-column", "type", "--out", base / "ldm")
-    assert res.exit_code == 0, res.output
-    return api.load_pipeline(base / "ldm")
+    return api.load_pipeline(train_nano_ldm(base, ae, demo_dir))
 
 
 # --- the algorithms -----------------------------------------------------------------------------

@@ -31,7 +31,12 @@ def test_autoencoder_configs_build_and_round_trip_shapes(path):
     from ldm_sprites.autoencoder.config import AEConfig, check_config
     from ldm_sprites.autoencoder.model import Autoencoder
 
-    cfg = check_config(load_config(path, AEConfig))
+    cfg = load_config(path, AEConfig)
+    if cfg.model.freeze_encoder:        # a new decoder for an autoencoder named on the command line
+        cfg.model.init_from = "runs/ae"
+    if cfg.model.output == "palette" and not cfg.model.palette:   # filled in from the data
+        cfg.model.palette = ["#000000", "#ffffff", "#ff0000"]
+    cfg = check_config(cfg)
     check_ranges(cfg)
     torch.manual_seed(0)
     model = Autoencoder(cfg.model, cfg.data.channels).eval()

@@ -51,6 +51,18 @@ class AEModelSection:
     kmeans_init: bool = True         # first batch initialises the codebook by k-means
     # FSQ (vector-quantize-pytorch FSQ): levels per latent channel, product = implicit codebook
     fsq_levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])
+    # rgb: the decoder regresses premultiplied RGBA. palette: it chooses, per pixel, one colour of
+    # ``palette`` or transparent (autoencoder/palette_head.py): raw output in-palette with alpha 0
+    # or 255 by construction, where regression leaves jitter and soft edges on sampled latents.
+    output: str = choice("rgb", "rgb", "palette")
+    # "#rrggbb" colours for output: palette; empty = the training data's palette (finish.palette)
+    palette: list[str] = field(default_factory=list)
+    # Start from this autoencoder's weights (a train-ae run or model directory); layers whose
+    # shape differs (a new output head) start fresh.
+    init_from: str | None = None
+    # Train the decoder only. The encoder and scale factor stay those of ``init_from``, so the
+    # latent space - and every diffusion model trained on it - stays valid with the new decoder.
+    freeze_encoder: bool = False
 
 
 @dataclass
@@ -64,6 +76,7 @@ class AELossSection:
     disc_channels: int = 32
     disc_layers: int = 2             # stride-2 convs: 64x64 input -> 16x16 patch logits
     disc_lr: float = 2.0e-4
+    ce_weight: float = 1.0           # output: palette - cross-entropy against the nearest entry
 
 
 @dataclass
@@ -114,6 +127,11 @@ def check_config(cfg: AEConfig) -> AEConfig:
     if d.crop and (d.crop < 0 or d.crop % m.downsample):
         raise UserError(f"data.crop {d.crop} must be a multiple of --downsample {m.downsample} "
                         "(0: whole sprites)")
+    if m.freeze_encoder and not m.init_from:
+        raise UserError("model.freeze_encoder needs model.init_from (--init-from): the autoencoder "
+                        "whose encoder to keep")
+    if len(m.palette) > 256:
+        raise UserError(f"model.palette holds {len(m.palette)} colours; at most 256")
     if d.shift < 0 or d.shift >= d.size // 2:
         raise UserError(f"data.shift {d.shift} must be in [0, {d.size // 2})")
     return cfg

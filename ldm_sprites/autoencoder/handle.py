@@ -27,6 +27,13 @@ def build_from_config(config: dict):
         raise UserError(f"autoencoder config has no valid model section ({exc})") from None
 
 
+def latent_space_of(md: ModelDir) -> str:
+    """Which latent space an autoencoder directory encodes to: the hash of the autoencoder whose
+    encoder it kept (``--freeze-encoder``), else its own hash. Decoders trained on a frozen
+    encoder share the space, so a diffusion model trained on one works with all of them."""
+    return md.config.get("latent_space") or hash_model_dir(md.path)
+
+
 class AutoencoderHandle:
     """A trained autoencoder in eval mode on one device. ``encode``/``decode`` take and return
     *scaled* latents (unit variance over the training data).
@@ -78,7 +85,8 @@ class AutoencoderHandle:
                             "save_pretrained it first")
         if self._hash is None:
             self._hash = hash_model_dir(self.path)
-        return {"path": str(self.path), "hash": self._hash}
+        return {"path": str(self.path), "hash": self._hash,
+                "latent_space": self.config.get("latent_space") or self._hash}
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -115,8 +123,10 @@ def load_autoencoder_for(model_dir: ModelDir, device, override: str | Path | Non
         raise UserError(f"model {model_dir.path} needs its autoencoder {path} (hash {want}), which "
                         "does not exist; pass --ae with the autoencoder it was trained with")
     handle = load_autoencoder(path, device)
-    got = handle.reference()["hash"]
-    if want and got != want:
+    got = handle.reference()
+    # Another decoder of the same latent space (train-ae --freeze-encoder) is as good.
+    same_space = (ref.get("latent_space") or want) == got["latent_space"]
+    if want and got["hash"] != want and not same_space:
         raise UserError(f"model {model_dir.path} was trained with autoencoder {want} but {path} is "
-                        f"{got}; pass --ae with the autoencoder it was trained with")
+                        f"{got['hash']}; pass --ae with the autoencoder it was trained with")
     return handle

@@ -120,7 +120,9 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, cfg: AEModelSection, image_channels: int, in_channels: int):
+    """``out_channels`` per pixel: the image's channels, or the palette head's embedding."""
+
+    def __init__(self, cfg: AEModelSection, out_channels: int, in_channels: int):
         super().__init__()
         widths = level_widths(cfg)
         s = cfg.stem
@@ -133,7 +135,7 @@ class Decoder(nn.Module):
             levels += [ResBlock(widths[i - 1], norm=cfg.norm) for _ in range(cfg.res_blocks)]
         self.up = nn.Sequential(*levels)
         self.out = nn.Sequential(make_norm(widths[0], cfg.norm), nn.SiLU(),
-                                 nn.Conv2d(widths[0], image_channels * s * s, 3, padding=1),
+                                 nn.Conv2d(widths[0], out_channels * s * s, 3, padding=1),
                                  nn.PixelShuffle(s) if s > 1 else nn.Identity())
 
     def forward(self, z):
@@ -154,12 +156,27 @@ class Autoencoder(nn.Module):
         self.image_channels = image_channels
         self.bottleneck = build_bottleneck(cfg)
         self.encoder = Encoder(cfg, image_channels, self.bottleneck.in_channels)
-        self.decoder = Decoder(cfg, image_channels, cfg.latent_channels)
+        self.head = None
+        if getattr(cfg, "output", "rgb") == "palette":
+            from ldm_sprites.autoencoder.palette_head import EMBED, PaletteHead
+
+            if not cfg.palette:
+                raise ValueError("output: palette needs model.palette (training fills it in)")
+            self.head = PaletteHead(cfg.palette, image_channels)
+            self.decoder = Decoder(cfg, EMBED, cfg.latent_channels)
+        else:
+            self.decoder = Decoder(cfg, image_channels, cfg.latent_channels)
 
     def forward(self, x, generator: torch.Generator | None = None):
-        """Training pass: returns (reconstruction, BottleneckOutput)."""
+        """Training pass: returns (reconstruction, BottleneckOutput). With a palette head the
+        reconstruction is the expected (probability-weighted) image and ``out.logits`` the
+        per-pixel log-probabilities (N, H, W, K), channels last."""
         out = self.bottleneck(self.encoder(x), generator)
-        return self.decoder(self.noisy(out.z, generator)), out
+        h = self.decoder(self.noisy(out.z, generator))
+        if self.head is None:
+            return h, out
+        out.logits = self.head(h)
+        return self.head.expected(out.logits), out
 
     def noisy(self, z, generator: torch.Generator | None = None):
         """Training only: z + s * std(z) * eps with s ~ U(0, latent_noise) per sprite (see
@@ -176,4 +193,6 @@ class Autoencoder(nn.Module):
         return self.bottleneck.encode(self.encoder(x))
 
     def decode(self, z):
-        return self.decoder(z)
+        """Latents -> model-space pixels; with a palette head, the most likely entry per pixel."""
+        h = self.decoder(z)
+        return h if self.head is None else self.head.hard(self.head(h))

@@ -33,6 +33,7 @@ class BottleneckOutput:
     loss: torch.Tensor                    # weighted auxiliary loss (commitment / KL), scalar
     kl: torch.Tensor | None = None        # unweighted mean KL per latent element
     indices: torch.Tensor | None = None   # code ids (N, h, w) or (N, h, w, groups)
+    logits: torch.Tensor | None = None    # palette head's per-pixel logits (Autoencoder.forward)
 
 
 class GaussianBottleneck(nn.Module):

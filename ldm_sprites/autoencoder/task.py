@@ -25,7 +25,9 @@ from ldm_sprites.autoencoder.latents import map_batches
 from ldm_sprites.autoencoder.losses import (PatchDiscriminator, hinge_d_loss, hinge_g_loss,
                                             reconstruction_loss)
 from ldm_sprites.autoencoder.model import Autoencoder
+from ldm_sprites.autoencoder.palette_head import palette_loss
 from ldm_sprites.console import info
+from ldm_sprites.errors import UserError
 from ldm_sprites.data.tensors import augment, rgba_uint8_to_model
 
 EVAL_FILE = "eval.jsonl"
@@ -61,6 +63,10 @@ class AutoencoderTask:
         self.train_images = None
         self.boxes = content_boxes(images, self.train_ids)   # where random crops are centred
         self.model = Autoencoder(cfg.model, cfg.data.channels)
+        self.source_scale_factor: float | None = None   # frozen encoder: the source's, kept
+        self.latent_space: str | None = None            # hash of the AE whose latents these are
+        if cfg.model.init_from:
+            self._start_from(cfg.model.init_from, cfg.model.freeze_encoder)
         self.batch_size = cfg.train.batch_size
         self.n = int(self.train_ids.numel())
         self.device = torch.device("cpu")
@@ -109,7 +115,7 @@ class AutoencoderTask:
                 "latent_shape": [c.model.latent_channels, c.data.size // c.model.downsample,
                                  c.data.size // c.model.downsample],
                 "holdout_ids": self.holdout_ids.tolist(), "heldout_metrics": self.heldout_metrics,
-                "data_dir": self.data_dir}
+                "data_dir": self.data_dir, "latent_space": self.latent_space}
 
     def epoch_at(self, step: int) -> float:
         return round(step * self.batch_size / max(1, self.n), 3)
@@ -128,6 +134,10 @@ class AutoencoderTask:
         x_hat, out = model(x, generator)
         loss, logs = reconstruction_loss(x_hat.float(), x, self.cfg.loss)
         loss = loss + out.loss
+        if out.logits is not None:
+            ce = palette_loss(out.logits, x, self.model.head)
+            loss = loss + self.cfg.loss.ce_weight * ce
+            logs["ce"] = ce.detach()
         logs["psnr"] = metrics.batch_psnr(x_hat, x)
         if d.channels == 4:
             logs["alpha_iou"] = metrics.batch_alpha_iou(x_hat, x)
@@ -211,8 +221,31 @@ class AutoencoderTask:
             indices = indices + offs
         return indices
 
+    def _start_from(self, path: str, freeze_encoder: bool) -> None:
+        """Load an autoencoder's weights (EMA) where shapes match; freeze its encoder if asked."""
+        from ldm_sprites.autoencoder.handle import latent_space_of
+        from ldm_sprites.modeldir import load_model_dir
+
+        md = load_model_dir(path, expect_kind="autoencoder")
+        src, own = md.weights("ema"), self.model.state_dict()
+        same = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        self.model.load_state_dict(same, strict=False)
+        fresh = sorted({k.rsplit(".", 1)[0] for k in own if k not in same})
+        info(f"started from {md.path}" + (f"; new: {', '.join(fresh)}" if fresh else ""))
+        if not freeze_encoder:
+            return
+        if fresh and any(k.startswith(("encoder.", "bottleneck.")) for k in fresh):
+            raise UserError(f"--freeze-encoder: the encoder of {md.path} does not fit this config "
+                            "(keep model.quantizer, downsample, latent_channels, stem, channels)")
+        self.model.encoder.requires_grad_(False)
+        self.model.bottleneck.requires_grad_(False)
+        self.source_scale_factor = md.config.get("scale_factor")
+        self.latent_space = latent_space_of(md)
+
     @torch.no_grad()
     def compute_scale_factor(self, ema_model) -> float:
+        if self.source_scale_factor is not None:
+            return float(self.source_scale_factor)   # same latents as the source: same scaling
         z = map_batches(ema_model.encode, self.images[self.train_ids], self.cfg.data.channels,
                         self._device_of(ema_model))
         return float(1.0 / z.float().std().clamp_min(1e-8))

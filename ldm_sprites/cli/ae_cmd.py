@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ldm_sprites.cli.common import device_option, run_options, seed_option, training_options
@@ -18,6 +20,14 @@ from ldm_sprites.cli.common import device_option, run_options, seed_option, trai
 @click.option("--downsample", type=click.Choice(["2", "4", "8"]), default=None,
               help="Spatial downsampling factor f (latent side = size / f).")
 @click.option("--latent-channels", type=int, default=None, help="Channels of the latent.")
+@click.option("--output", type=click.Choice(["rgb", "palette"]), default=None,
+              help="Decoder output: rgb regresses colours; palette picks one of the training "
+                   "palette's colours (or transparent) per pixel - hard alpha, no jitter.")
+@click.option("--init-from", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Start from this autoencoder (run or model directory); new layers start fresh.")
+@click.option("--freeze-encoder", is_flag=True, default=None,
+              help="With --init-from: train only a new decoder for its latent space, so diffusion "
+                   "models trained on that autoencoder work with the new one (--ae).")
 @click.option("--channels", type=click.Choice(["3", "4"]), default=None,
               help="4 = RGBA (default), 3 = RGB composited on the config's background.")
 @click.option("--holdout", type=float, default=None,
@@ -27,7 +37,8 @@ from ldm_sprites.cli.common import device_option, run_options, seed_option, trai
 @seed_option
 @device_option
 def train_ae(config_path, data_dir, out_dir, label_column, quantizer, downsample, latent_channels,
-             steps, batch_size, lr, size, channels, holdout, checkpoint_every, sample_every, resume,
+             output, init_from, freeze_encoder, steps, batch_size, lr, size, channels, holdout,
+             checkpoint_every, sample_every, resume,
              cache_dir, seed, device, time_budget):
     """Train a sprite autoencoder (stage one of latent diffusion)."""
     from ldm_sprites.console import info
@@ -37,7 +48,9 @@ def train_ae(config_path, data_dir, out_dir, label_column, quantizer, downsample
     budget_s = check_exclusive(steps, time_budget)
     cfg = resolve_ae_config(config_path, out_dir, resume, {
         "model.quantizer": quantizer, "model.downsample": int(downsample) if downsample else None,
-        "model.latent_channels": latent_channels, "train.steps": steps,
+        "model.latent_channels": latent_channels, "model.output": output,
+        "model.init_from": str(Path(init_from).resolve()) if init_from else None,
+        "model.freeze_encoder": freeze_encoder or None, "train.steps": steps,
         "train.batch_size": batch_size, "train.lr": lr, "train.seed": seed,
         "train.checkpoint_every": checkpoint_every, "train.sample_every": sample_every,
         "data.size": size, "data.channels": int(channels) if channels else None,

@@ -23,7 +23,10 @@ def _interval(ctx, param, value):
               help="Store this step count as the model's sampling default.")
 @click.option("--guidance-interval", default=None, metavar="LO,HI", callback=_interval,
               help="Store this guidance interval (sigma) as the model's sampling default.")
-def bundle(run, out, fp32, sample_steps, guidance_interval):
+@click.option("--ae", "ae_dir", type=click.Path(exists=True), default=None,
+              help="Bundle this decoder of the model's latent space (train-ae --freeze-encoder) "
+                   "instead of the autoencoder it was trained with.")
+def bundle(run, out, fp32, sample_steps, guidance_interval, ae_dir):
     """Make a self-contained model directory OUT from the training run RUN.
 
     Keeps config, classes, the palette files and the EMA weights (fp16 unless --fp32), drops the
@@ -41,7 +44,7 @@ def bundle(run, out, fp32, sample_steps, guidance_interval):
     if guidance_interval:
         lo, hi = guidance_interval
         sample.update(guidance_sigma_min=lo, guidance_sigma_max=hi)
-    path = bundle_model(run, out, fp16=not fp32, sample=sample)
+    path = bundle_model(run, out, fp16=not fp32, sample=sample, ae=ae_dir)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     click.echo(f"bundled {run} -> {path} ({size / 1e6:.1f} MB)")
     click.echo(json.dumps(load_model_dir(path).config.get("ae"), indent=None))

@@ -44,6 +44,9 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 @click.option("--kid-subsets", type=click.IntRange(1, 10000), default=100, show_default=True)
 @click.option("--kid-subset-size", type=click.IntRange(2, 100000), default=1000, show_default=True)
 @click.option("--weights", type=click.Choice(["ema", "model"]), default="ema", show_default=True)
+@click.option("--ae", "ae_dir", type=click.Path(), default=None,
+              help="Decode with this autoencoder (e.g. another decoder of the model's latent "
+                   "space) instead of the recorded one.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--samples", "samples_dir", type=click.Path(file_okay=False), default=None,
               help="Also write every scored sprite here as a PNG (NNNN-class.png): look at them.")
@@ -52,7 +55,7 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, label_column,
              sampler, steps,
              guidance, seed, batch_size, copy_percentile, kid_subsets, kid_subset_size, weights,
-             cache_dir, samples_dir, device, **finish_flags):
+             ae_dir, cache_dir, samples_dir, device, **finish_flags):
     """Compare generated sprites with real ones: FD, KID, copies of training sprites."""
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
@@ -66,7 +69,8 @@ def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, l
     out = Path(out_json)
     ensure_dir(out.parent)
     extractor = get_extractor(features, device or "cpu")  # fails fast when Inception is offline
-    pipe = DiffusionPipeline.from_pretrained(model_dir, device=device, weights=weights)
+    pipe = DiffusionPipeline.from_pretrained(model_dir, device=device, weights=weights,
+                                           ae_path=ae_dir)
     # The real sprites must look like the training data: the model's own size/channels/etc.
     spec = DataSpec.from_config(pipe.config.get("data"), label_column=label_column or None)
     data = load_sprite_data(data_dir, spec, cache_dir=cache_dir)

@@ -27,17 +27,26 @@ def _slim(md, out: Path, fp16: bool, extra_config: dict | None = None) -> Path:
 
 
 def bundle_model(run: str | Path, out: str | Path, fp16: bool = True,
-                 sample: dict | None = None) -> Path:
-    """``sample`` overrides the model's sampling defaults (e.g. steps, guidance interval)."""
+                 sample: dict | None = None, ae: str | Path | None = None) -> Path:
+    """``sample`` overrides the model's sampling defaults (e.g. steps, guidance interval);
+    ``ae`` bundles another decoder of the model's latent space (``train-ae --freeze-encoder``)
+    instead of the autoencoder it was trained with."""
     out = Path(out)
     md = load_model_dir(run)
     extra = {"sample": {**md.config.get("sample", {}), **(sample or {})}}
     if md.config.get("ae"):
-        ae_src = load_model_dir(md.config["ae"]["path"] if Path(md.config["ae"]["path"]).is_absolute()
-                                else md.path / md.config["ae"]["path"])
+        from ldm_sprites.autoencoder.handle import load_autoencoder_for
+
+        # Checks that ``ae`` decodes this model's latent space (an error naming both if not).
+        handle = load_autoencoder_for(md, "cpu", override=ae)
+        ae_src = load_model_dir(handle.path)
+        # The latent space keeps its name in the copy, so decoders trained later for the
+        # bundled autoencoder's encoder are recognised as decoders of this model's space.
+        space = ae_src.config.get("latent_space") or md.config["ae"].get("latent_space") \
+            or md.config["ae"].get("hash")
         tmp_ae = out.with_name(out.name + ".ae-staging")
-        _slim(ae_src, tmp_ae, fp16)
-        extra["ae"] = {"path": "ae", "hash": hash_model_dir(tmp_ae)}
+        _slim(ae_src, tmp_ae, fp16, {"latent_space": space})
+        extra["ae"] = {"path": "ae", "hash": hash_model_dir(tmp_ae), "latent_space": space}
         _slim(md, out, fp16, extra)
         tmp_ae.rename(out / "ae")
     else:

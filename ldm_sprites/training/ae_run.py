@@ -8,16 +8,34 @@ from ldm_sprites.autoencoder.config import AEConfig
 
 # What ``--resume`` may still change in a run's saved config.
 RESUME_KEYS = ("train.steps",)
+# Sections a run started with --init-from takes from its source (then the YAML, then flags).
+SOURCE_SECTIONS = ("model", "loss", "data")
 
 
 def resolve_ae_config(config_path, out_dir, resume: bool, overrides: dict) -> AEConfig:
     """The config to train with: the YAML at ``config_path`` with ``overrides`` (dotted keys),
-    or on ``resume`` the run's own saved config (``resume.resolve_run_config``)."""
+    or on ``resume`` the run's own saved config (``resume.resolve_run_config``).
+
+    A new run with ``model.init_from`` starts from the source autoencoder's model, loss and data
+    sections (its weights only fit its architecture), with the YAML and the overrides on top: a
+    new decoder for an existing autoencoder needs no config file."""
+    from ldm_sprites.config_loader import apply_overrides, from_dict, load_yaml
+    from ldm_sprites.modeldir import load_model_dir
     from ldm_sprites.training.resume import resolve_run_config
 
-    cfg, _ = resolve_run_config(out_dir, resume, "autoencoder", AEConfig, config_path, overrides,
-                                RESUME_KEYS)
-    return cfg
+    cfg, saved = resolve_run_config(out_dir, resume, "autoencoder", AEConfig, config_path,
+                                    overrides, RESUME_KEYS)
+    if saved is not None or not cfg.model.init_from:
+        return cfg
+    source = load_model_dir(cfg.model.init_from, expect_kind="autoencoder").config
+    own = load_yaml(config_path) if config_path else {}
+    merged = {sec: {**(source.get(sec) or {}), **(own.get(sec) or {})} for sec in SOURCE_SECTIONS}
+    # What made the source (its own start, its palette) is not part of the new run.
+    for key in ("init_from", "freeze_encoder", "palette", "output"):
+        if key not in (own.get("model") or {}):
+            merged["model"].pop(key, None)
+    merged["train"] = own.get("train") or {}
+    return apply_overrides(from_dict(AEConfig, merged), overrides)
 
 
 def run_ae_training(cfg: AEConfig, data_dir, out_dir, resume: bool = False,
@@ -31,15 +49,20 @@ def run_ae_training(cfg: AEConfig, data_dir, out_dir, resume: bool = False,
     from ldm_sprites.autoencoder.task import AutoencoderTask
     from ldm_sprites.console import info
     from ldm_sprites.data.dataset import load_sprite_data
-    from ldm_sprites.finish.palette import training_palette_files
+    from ldm_sprites.finish.palette import palette_files_for, training_palette
     from ldm_sprites.training.trainer import seed_everything, train
 
     check_config(cfg)   # every field's choices and range, and the checks between fields
     seed_everything(cfg.train.seed)
     d = cfg.data
     data = load_sprite_data(data_dir, d, cache_dir=cache_dir, max_bad_fraction=d.max_bad_fraction)
+    palette = training_palette(data.images)
+    if cfg.model.output == "palette" and not cfg.model.palette:
+        # The decoder's choices: the training data's palette (saved in the config with the model).
+        cfg.model.palette = ["#{:02x}{:02x}{:02x}".format(*map(int, c)) for c in palette.colors]
+        info(f"palette output: {len(cfg.model.palette)} colours of the training data + transparent")
     task = AutoencoderTask(cfg, data.images, data_dir)
-    task.model_files = training_palette_files(data.images)  # palette.json & co. in checkpoints
+    task.model_files = palette_files_for(palette)   # palette.json & co. in checkpoints
     m = cfg.model
     n_params = sum(p.numel() for p in task.model.parameters())
     info(f"{len(data)} sprites ({task.n} train, {len(task.holdout_ids)} held out); {m.quantizer} "
