@@ -107,6 +107,25 @@ def test_cleanup_removes_speckle_dust_and_ragged_edge_pixels():
     assert out[0, 8, 2] != 3
 
 
+def test_sprites_as_clean_as_the_data_are_not_despeckled():
+    from ldm_sprites.finish.speckle import isolated_shares
+
+    clean = render(_sprite_with_outline_and_eye(), PALETTE)       # has a 1-px eye
+    noisy_idx = _sprite_with_outline_and_eye()
+    noisy_idx[0, 1, 1] = noisy_idx[0, 0, 14] = 0     # dust beside the sprite
+    noisy_idx[0, 8, 2] = 3                           # a ragged pixel on the silhouette
+    batch = np.concatenate([clean, render(noisy_idx, PALETTE)])
+    shares = isolated_shares(batch)
+    assert shares[1] > shares[0] > 0
+    limit = float(shares.mean())          # the data is as speckled as the clean sprite, not more
+    out = finish_sprites(batch, _info(stats={"isolated_p90": limit}), FinishOptions())
+    assert out[0].tobytes() == clean[0].tobytes()                  # left as drawn
+    assert isolated_shares(out)[1] < shares[1]                     # cleaned
+    # Without the statistic (older palettes) every sprite is despeckled, as before.
+    old = finish_sprites(batch, _info(), FinishOptions())
+    assert old[1].tobytes() == out[1].tobytes()
+
+
 def test_none_returns_the_input_bit_for_bit():
     raw = _noisy_batch()
     out = finish_sprites(raw, _info(), FinishOptions(mode="none"))
@@ -151,6 +170,7 @@ def test_compute_palette_statistics_on_clean_pixel_art():
     used = (sprite_counts(snap_indices(data, info.colors, 128), len(info.colors)) > 0).sum(1)
     assert info.colors_per_sprite == int(np.ceil(np.percentile(used, 90)))
     assert info.outline_color is not None
+    assert 0 < info.stats["isolated_p90"] < 0.5                  # clean art: a few lone pixels
     # the data's own colours are already within the palette's tolerance
     err = np.abs(render(snap_indices(data, info.colors, 128), info.colors).astype(int) - data)
     assert np.percentile(err[data[..., 3] > 0][:, :3].max(-1), 99) <= 8

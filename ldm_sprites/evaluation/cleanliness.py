@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from ldm_sprites.finish.snap import pack_rgb, unpack_rgb
+from ldm_sprites.finish.speckle import TOL, isolated_mask  # noqa: F401 - part of this API
 
-TOL = 16  # levels per channel below which two colours read as the same on screen
 STATS = ("distinct_colors", "visible_colors", "soft_alpha", "isolated")
 
 
@@ -41,20 +41,6 @@ def visible_colors(rgb: np.ndarray, tol: int = TOL) -> int:
             leaders[n] = c
             n += 1
     return n
-
-
-def isolated_mask(rgba: np.ndarray, tol: int = TOL) -> np.ndarray:
-    """(H, W) bool: visible pixels with no 4-neighbour within ``tol`` levels on all channels."""
-    x = rgba.astype(np.int16)
-    x[x[..., 3] == 0] = 0
-    h, w = x.shape[:2]
-    pad = np.full((h + 2, w + 2, 4), 10_000, np.int16)  # outside the canvas never matches
-    pad[1:-1, 1:-1] = x
-    similar = np.zeros((h, w), bool)
-    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
-        nb = pad[dy:dy + h, dx:dx + w]
-        similar |= (np.abs(nb - x) <= tol).all(axis=-1)
-    return (rgba[..., 3] > 0) & ~similar
 
 
 def sprite_stats(rgba: np.ndarray, tol: int = TOL) -> dict[str, float]:

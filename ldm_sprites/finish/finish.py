@@ -1,7 +1,8 @@
 """``finish_sprites``: the one finishing stage used by generate, demo, export and the API.
 
 Order: hard alpha -> nearest palette colour -> optional 1-px outline -> colour limits (shared
-sheet palette, then per sprite) -> speckle removal. Cleanup only ever copies a neighbour's colour
+sheet palette, then per sprite) -> speckle removal (of the sprites more speckled than the
+training data; ``speckled``). Cleanup only ever copies a neighbour's colour
 or clears a pixel, so the colour limits still hold at the end, and every visible pixel is a
 palette colour with alpha 255.
 """
@@ -17,6 +18,7 @@ from ldm_sprites.finish.cleanup import add_outline, despeckle
 from ldm_sprites.finish.palette import PaletteInfo, compute_palette, from_file
 from ldm_sprites.finish.palette_files import MAX_PALETTE
 from ldm_sprites.finish.snap import limit_colors, nearest, render, snap_indices, sprite_counts
+from ldm_sprites.finish.speckle import isolated_shares
 
 MODES = ("auto", "none")
 SPECKLE_CONTRAST = 48.0   # RGB distance: below it a lone pixel is a stray shade, above a feature
@@ -61,6 +63,7 @@ def fallback_palette(sprites: np.ndarray) -> PaletteInfo:
     from ldm_sprites.console import info
 
     pal = compute_palette(sprites, source="the sprites being finished")
+    pal.stats.pop("isolated_p90", None)   # the output's own speckle is no reference: clean all
     if pal.colors_per_sprite is not None:
         pal.colors_per_sprite = min(pal.colors_per_sprite, FALLBACK_COLORS_PER_SPRITE)
     info(f"finishing: no saved palette (no model given, or one trained before palettes were "
@@ -91,6 +94,18 @@ def _outline_colors(idx: np.ndarray, pal: PaletteInfo) -> np.ndarray:
     luma = pal.colors.astype(np.int64) @ np.array([299, 587, 114])
     used = sprite_counts(idx, len(pal.colors)) > 0
     return np.argmin(np.where(used, luma[None, :], np.iinfo(np.int64).max), axis=1)
+
+
+def speckled(idx: np.ndarray, pal: PaletteInfo) -> np.ndarray:
+    """(N,) bool: the sprites to despeckle — those more speckled than the training data's 90th
+    percentile (``stats["isolated_p90"]``). A sprite already as clean as the data is left as
+    drawn: cleanup there only erases detail the data has too (eyes, glints, 1-px features), which
+    costs FD. Without that statistic (palettes saved before it, user palettes without a model,
+    palettes computed from the output itself) every sprite is despeckled."""
+    limit = pal.stats.get("isolated_p90")
+    if limit is None:
+        return np.ones(len(idx), bool)
+    return isolated_shares(render(idx, pal.colors)) > limit
 
 
 def _check_sprites(rgba) -> np.ndarray:
@@ -133,8 +148,13 @@ def finish_with_palette(rgba: np.ndarray, palette_info: PaletteInfo | None,
         shared, per_sprite = None, options.max_colors or pal.colors_per_sprite
     idx = limit_colors(idx, pal.colors, per_sprite, shared)
     if options.despeckle:
-        for _ in range(DESPECKLE_PASSES):
-            idx = despeckle(idx, pal.colors, SPECKLE_CONTRAST)
+        noisy = speckled(idx, pal)
+        if noisy.any():
+            part = idx[noisy]
+            for _ in range(DESPECKLE_PASSES):
+                part = despeckle(part, pal.colors, SPECKLE_CONTRAST)
+            idx = idx.copy()
+            idx[noisy] = part
     colors = pal.colors
     if options.shared_palette:
         colors = colors[np.unique(idx[idx >= 0])]

@@ -19,6 +19,7 @@ import numpy as np
 from ldm_sprites.errors import UserError
 from ldm_sprites.finish import palette_files
 from ldm_sprites.finish.snap import pack_rgb, snap_indices, sprite_counts, unpack_rgb
+from ldm_sprites.finish.speckle import isolated_shares
 
 PALETTE_JSON = "palette.json"
 PALETTE_GPL = "palette.gpl"
@@ -145,9 +146,12 @@ def compute_palette(sprites: np.ndarray, source: str = "training data") -> Palet
     used = used[used > 0]
     limit = int(math.ceil(np.percentile(used, LIMIT_PERCENTILE))) if len(used) else None
     outline, outline_share = _edge_color(idx, colors)
+    iso = isolated_shares(sprites)
     stats = {"sprites": int(len(sprites)), "coverage": round(covered, 4), "tolerance": TOLERANCE,
              "colors_per_sprite_median": float(np.median(used)) if len(used) else None,
-             "outline_share": outline_share}
+             "outline_share": outline_share,
+             # how speckled clean sprites of this set are: finishing leaves sprites below it alone
+             "isolated_p90": round(float(np.percentile(iso, LIMIT_PERCENTILE)), 4)}
     return PaletteInfo(colors, threshold, limit, outline, source, stats)
 
 
