@@ -55,7 +55,7 @@ def _ae_dir_seconds(path: Path, config: dict, depth: int = 0) -> float:
     ckpts = list_checkpoints(run)
     seconds = train_seconds(ckpts[-1]) if ckpts else train_seconds(path)
     source = (config.get("model") or {}).get("init_from")
-    if source and depth < 8 and Path(source).exists():
+    if source and depth < 8 and Path(source).exists() and Path(source).resolve() != path.resolve():
         from ldm_sprites.modeldir import load_model_dir
 
         md = load_model_dir(source, expect_kind="autoencoder")

@@ -120,7 +120,8 @@ def test_frozen_encoder_keeps_the_latent_space_for_existing_diffusion_models(
     src, new = load_autoencoder(source_ae, device="cpu"), load_autoencoder(out, device="cpu")
     assert new.config["model"]["channels"] == src.config["model"]["channels"] == NANO["channels"]
     assert new.config["data"]["size"] == 16 and new.config["model"]["freeze_encoder"]
-    enc = {k: v for k, v in src.model.state_dict().items() if k.startswith(("encoder", "bottleneck"))}
+    enc = {k: v for k, v in src.model.state_dict().items()
+           if k.startswith(("encoder", "bottleneck"))}
     got = new.model.state_dict()
     assert enc and all(torch.equal(v, got[k]) for k, v in enc.items())
     assert new.scale_factor == src.scale_factor
@@ -146,6 +147,16 @@ def test_frozen_encoder_keeps_the_latent_space_for_existing_diffusion_models(
     res = run("generate", "--model", tmp_path / "shared", "--num", "2", "--steps", "2",
               "--finish", "none", "--out", tmp_path / "b.png", "--scale", "1")
     assert res.exit_code == 0, res.output
+
+
+def test_a_bad_palette_colour_is_a_one_line_error():
+    from ldm_sprites.autoencoder.config import AEConfig, check_config
+    from ldm_sprites.config import from_dict
+    from ldm_sprites.errors import UserError
+
+    cfg = from_dict(AEConfig, {"model": {"output": "palette", "palette": ["#00ff00", "green"]}})
+    with pytest.raises(UserError, match="'green' is not a colour"):
+        check_config(cfg)
 
 
 def test_freeze_encoder_needs_init_from_and_a_matching_encoder(tmp_path, demo_dir, source_ae):

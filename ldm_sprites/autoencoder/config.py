@@ -9,6 +9,7 @@ directory's ``config.json`` reads back with ``config_loader.from_saved(AEConfig,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ldm_sprites.config_loader import bounded, check_values, choice
@@ -132,6 +133,9 @@ def check_config(cfg: AEConfig) -> AEConfig:
                         "whose encoder to keep")
     if len(m.palette) > 256:
         raise UserError(f"model.palette holds {len(m.palette)} colours; at most 256")
+    bad = [c for c in m.palette if not re.fullmatch(r"#?[0-9a-fA-F]{6}", str(c))]
+    if bad:
+        raise UserError(f"model.palette: {str(bad[0])!r} is not a colour; write '#rrggbb'")
     if d.shift < 0 or d.shift >= d.size // 2:
         raise UserError(f"data.shift {d.shift} must be in [0, {d.size // 2})")
     return cfg

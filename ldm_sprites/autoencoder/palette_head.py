@@ -1,4 +1,5 @@
-"""A decoder output that *chooses* a colour per pixel instead of regressing one (``output: palette``).
+"""A decoder output that *chooses* a colour per pixel instead of regressing one
+(``model.output: palette``).
 
 Why: a decoder that regresses RGBA averages whenever it is unsure, and a diffusion model's samples
 leave it unsure everywhere, so flat areas come out as jitter (hundreds of colours per sprite),
@@ -33,8 +34,8 @@ def hex_to_rgb(colors: list[str]) -> torch.Tensor:
         vals = [[int(c.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)] for c in colors]
     except (ValueError, AttributeError, TypeError):
         from ldm_sprites.errors import UserError
-        raise UserError(f"model.palette must be a list of '#rrggbb' colours, got {colors!r}"[:200]) \
-            from None
+        shown = repr(colors)[:120]
+        raise UserError(f"model.palette must be a list of '#rrggbb' colours, got {shown}") from None
     return torch.tensor(vals, dtype=torch.float32).reshape(-1, 3) / 255.0
 
 
