@@ -203,10 +203,11 @@ def main() -> None:
     ap.add_argument("--seam-per-class", type=int, default=10)
     ap.add_argument("--speed-num", type=int, default=8)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--model", default=None, help="model directory (default: the bundled one)")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: fd,seam,transfer,speed")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
-    pipe = api.load_pipeline()
+    pipe = api.load_pipeline(args.model)
     by_class = demo_files(args.data)
     result = {"machine": machine()}
     t0 = time.perf_counter()

@@ -103,7 +103,7 @@ def main() -> None:
     data, _ = make_demo_sprites(250, 32, 0)          # what the bundled model was trained on
     pipe = api.load_pipeline()
     t0 = time.perf_counter()
-    raw, names = api.generate(pipe, num=args.num, seed=args.seed)
+    raw, names = api.generate(pipe, num=args.num, seed=args.seed, finish="none")  # sampler pixels
     sample_s = time.perf_counter() - t0
     palette = from_model_dir(bundled_model_dir())
     options = FinishOptions()
