@@ -74,6 +74,8 @@ def train_ae(data, out, config=None, resume: bool = False, device=None, cache_di
     """
     from ldm_sprites.training.ae_run import resolve_ae_config, run_ae_training
 
+    if overrides.get("init_from") is not None:   # recorded in the config: an absolute path
+        overrides["init_from"] = str(Path(overrides["init_from"]).resolve())
     dotted, budget_s = _run_settings(overrides, _AE_OVERRIDES, time_budget)
     cfg = resolve_ae_config(config, out, resume, dotted)
     result = run_ae_training(cfg, data, out, resume=resume, device=device, cache_dir=cache_dir,
@@ -98,13 +100,15 @@ def train_diffusion(data, out, config=None, ae=None, resume: bool = False, devic
     return Path(result["checkpoint"])
 
 
-def load_pipeline(model=None, device=None, weights: str = "ema"):
-    """A ``DiffusionPipeline`` for a model directory or run (default: the bundled demo model)."""
+def load_pipeline(model=None, device=None, weights: str = "ema", ae=None):
+    """A ``DiffusionPipeline`` for a model directory or run (default: the bundled demo model).
+    ``ae``: decode with this autoencoder instead of the recorded one (another decoder of the
+    same latent space, ``train_ae(init_from=..., freeze_encoder=True)``)."""
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
     from ldm_sprites.runtime import bundled_model_dir
 
     return DiffusionPipeline.from_pretrained(model or bundled_model_dir(), device=device,
-                                             weights=weights)
+                                             weights=weights, ae_path=ae)
 
 
 def generate(pipe, classes: list[str] | None = None, num: int = 16, seed: int = 0,

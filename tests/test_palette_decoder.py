@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -182,3 +184,20 @@ def test_shipped_palette_decoder_config_trains_a_decoder_for_a_given_autoencoder
     m = load_model_dir(out).config["model"]
     assert (m["output"], m["freeze_encoder"], m["latent_noise"]) == ("palette", True, 0.3)
     assert m["channels"] == NANO["channels"] and m["init_from"] == str(source_ae.resolve())
+
+
+def test_api_trains_a_palette_decoder_and_samples_through_it(tmp_path, demo_dir, source_ae,
+                                                             monkeypatch):
+    from ldm_sprites import api
+
+    monkeypatch.chdir(tmp_path)   # a relative init_from is recorded as an absolute path
+    rel = os.path.relpath(source_ae, tmp_path)
+    assert not os.path.isabs(rel)
+    clean = api.train_ae(demo_dir, tmp_path / "pal", init_from=rel, freeze_encoder=True,
+                         output="palette", steps=2)
+    from ldm_sprites.modeldir import load_model_dir
+
+    assert load_model_dir(clean).config["model"]["init_from"] == str(source_ae.resolve())
+    ldm = train_nano_ldm(tmp_path, source_ae, demo_dir)
+    sprites, _ = api.generate(api.load_pipeline(ldm, ae=clean), num=3, steps=2, finish="none")
+    assert sprites.shape == (3, 16, 16, 4) and set(np.unique(sprites[..., 3])) <= {0, 255}
