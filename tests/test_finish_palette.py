@@ -127,6 +127,7 @@ def test_info_on_the_bundled_model_prints_the_palette_and_writes_a_swatch(tmp_pa
     bundled = from_model_dir(__import__("ldm_sprites.runtime", fromlist=["x"])
                              .bundled_model_dir())
     assert f"palette:  {len(bundled.colors)} colours" in res.output
+    assert f"decoder:  palette ({len(bundled.colors)} colours + transparent" in res.output
     assert load_palette(tmp_path / "s.png").tolist() == bundled.colors.tolist()
 
 

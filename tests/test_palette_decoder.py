@@ -106,6 +106,9 @@ def test_train_palette_decoder_saves_its_palette_and_decodes_in_palette(tmp_path
     opaque = rgba[rgba[..., 3] == 255][:, :3]
     allowed = {tuple(int(c.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)) for c in colors}
     assert {tuple(p) for p in opaque.tolist()} <= allowed
+    res = run("info", "--model", out)
+    assert f"decoder:  palette ({len(colors)} colours" in res.output
+    assert "decoder:  rgb" in run("info", "--model", source_ae).output
     # --resume keeps the saved palette and continues.
     res = run("train-ae", "--data", demo_dir, "--out", out, "--resume", "--steps", "8")
     assert res.exit_code == 0, res.output

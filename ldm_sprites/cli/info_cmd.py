@@ -10,6 +10,30 @@ def _palette_lines(pal, per_line: int = 8) -> list[str]:
     return ["  " + " ".join(hexes[i:i + per_line]) for i in range(0, len(hexes), per_line)]
 
 
+def _decoder_line(md) -> str | None:
+    """What the autoencoder's decoder outputs (an autoencoder, or a latent model's), from its
+    config alone; None for pixel models and autoencoders that cannot be read."""
+    import json
+    from pathlib import Path
+
+    cfg = md.config
+    if cfg.get("kind") == "diffusion":
+        ref = cfg.get("ae") or {}
+        path = Path(ref.get("path") or "")
+        if not ref.get("path"):
+            return None
+        path = path if path.is_absolute() else md.path / path
+        try:
+            cfg = json.loads((path / "config.json").read_text())
+        except (OSError, ValueError):
+            return None
+    model = cfg.get("model") or {}
+    if model.get("output", "rgb") == "palette":
+        return (f"palette ({len(model.get('palette') or [])} colours + transparent per pixel: "
+                "hard alpha, in-palette raw output)")
+    return "rgb (regresses colour; finishing snaps it to the palette)"
+
+
 @click.command("info")
 @click.option("--model", "model_dir", default=None, type=click.Path(),
               help="Model directory or training run (default: the bundled demo model).")
@@ -32,6 +56,9 @@ def info(model_dir, swatch):
         kind += f" ({cfg.get('space', 'pixel')} space" + (", autoencoder " + str(cfg["ae"].get("path"))
                                                           if cfg.get("ae") else "") + ")"
     click.echo(f"kind:     {kind}, trained {cfg.get('step', '?')} steps")
+    decoder = _decoder_line(md)
+    if decoder:
+        click.echo(f"decoder:  {decoder}")
     if data:
         click.echo(f"sprites:  {data.get('size')}x{data.get('size')}, {data.get('channels')} channels")
     click.echo(f"classes:  {', '.join(md.classes) if md.classes else '(unconditional)'}")
