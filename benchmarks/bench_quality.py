@@ -71,11 +71,12 @@ def checkpoints(run: Path, every: int) -> list[Path]:
     return picked if picked and picked[-1] == found[-1] else picked + [found[-1]]
 
 
-def score(pipe, labels, data_feats, extractor, seed: int) -> dict:
+def score(pipe, labels, data_feats, extractor, seed: int, **options) -> dict:
+    """``options``: sampling options over the model's saved defaults (sampler, steps, spacing)."""
     from ldm_sprites.evaluation.cleanliness import cleanliness_summary
     from ldm_sprites.evaluation.metrics import bootstrap_fd
 
-    raw = pipe.to_rgba(pipe.sample(labels, seed=seed))
+    raw = pipe.to_rgba(pipe.sample(labels, seed=seed, **options))
     done = pipe.finish(raw)
     out = {}
     for name, sprites in (("raw", raw), ("finished", done)):
@@ -122,6 +123,9 @@ def main(argv=None) -> None:
                     help="decode run NAME with this autoencoder instead of its own (another "
                          "decoder of the same latent space, train-ae --freeze-encoder)")
     ap.add_argument("--num", type=int, default=192)
+    ap.add_argument("--sampler", default=None, help="override the checkpoints' saved sampler")
+    ap.add_argument("--steps", type=int, default=None, help="... and step count")
+    ap.add_argument("--spacing", default=None, help="... and timestep spacing")
     ap.add_argument("--every", type=int, default=1, help="score every N-th checkpoint (+ last)")
     ap.add_argument("--threads", type=int, default=1, help="threads each run trained with")
     ap.add_argument("--seed", type=int, default=0)
@@ -140,6 +144,9 @@ def main(argv=None) -> None:
     results: dict = {"num": args.num, "features": extractor.name, "runs": {}}
     data = data_feats = None
     decoders = dict(spec.partition("=")[::2] for spec in args.ae)
+    overrides = {k: v for k, v in (("sampler", args.sampler), ("steps", args.steps),
+                                   ("spacing", args.spacing)) if v is not None}
+    results["sampling_overrides"] = overrides
     for spec in args.run:
         name, _, run = spec.partition("=")
         for ckpt in checkpoints(Path(run), args.every):
@@ -155,7 +162,7 @@ def main(argv=None) -> None:
             seconds = train_seconds(ckpt) * args.threads + autoencoder_seconds(pipe) * args.threads
             row = {"checkpoint": ckpt.name, "step": int(ckpt.name.split("-")[-1]),
                    "cpu_minutes": seconds / 60, **score(pipe, labels, data_feats, extractor,
-                                                        args.seed)}
+                                                        args.seed, **overrides)}
             results["runs"].setdefault(name, []).append(row)
             print(f"{name} {ckpt.name}: {row['cpu_minutes']:.0f} CPU-min, FD raw "
                   f"{row['raw']['fd']:.1f} / finished {row['finished']['fd']:.1f}", flush=True)

@@ -1,6 +1,7 @@
 """Faster sampling, lever by lever, against the DDPM-1000 pixel baseline, with a quality check.
 
-    python -m benchmarks.bench_sampling [--num 96] [--quick] [--json sampling.json]
+    python -m benchmarks.bench_sampling [--num 96] [--quick] [--skip-speed | --skip-quality]
+        [--json sampling.json]
 
 Speed (ms per sprite, batch 64, AE decode and RGBA conversion included) of the default latent
 config (configs/ae-kl.yaml + configs/dit-latent.yaml, random weights as in ``python -m
@@ -170,13 +171,17 @@ def main(argv=None) -> None:
     ap.add_argument("--num", type=int, default=96, help="sprites per quality setting")
     ap.add_argument("--quick", action="store_true", help="fewer sprites and repeats (noisier)")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true",
+                    help="quality only (it does not need an idle machine; the timings do)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     print(f"machine: {machine()}")
     t0 = time.time()
-    rows = speed(args)
-    print(table([{k: fmt(v) for k, v in r.items()} for r in rows]), flush=True)
-    out = {"speed": rows}
+    out = {}
+    if not args.skip_speed:
+        rows = speed(args)
+        print(table([{k: fmt(v) for k, v in r.items()} for r in rows]), flush=True)
+        out["speed"] = rows
     if not args.skip_quality:
         q = quality(args)
         keys = sorted({k for r in q.values() for k in r}, key=lambda k: (k != "fd", k))

@@ -46,8 +46,12 @@ def test_resolve_fills_from_the_model_and_user_wins():
     assert resolve_sampling(saved, 1000, sampler="ddpm").steps == 1000
     assert resolve_sampling(saved, 1000, sampler="dpmpp").steps == 25
     assert resolve_sampling({}, 1000, guidance_interval="0.5,0").guidance_interval == (0.5, 0.0)
-    # spacing: the model's (older models saved none: uniform), the user's wins
+    # spacing: the model's (older models saved none: uniform), the user's wins; another sampler
+    # than the model's samples uniformly, as it gets its own step count
     assert resolve_sampling(saved, 1000).spacing == "uniform"
+    assert resolve_sampling({}, 1000).spacing == "logsnr"                 # the schema's default
+    assert resolve_sampling({"sampler": "unipc", "spacing": "logsnr"}, 1000,
+                            sampler="ddpm").spacing == "uniform"
     assert resolve_sampling({**saved, "spacing": "karras"}, 1000).spacing == "karras"
     assert resolve_sampling({"spacing": "karras"}, 1000, spacing="logsnr").spacing == "logsnr"
 

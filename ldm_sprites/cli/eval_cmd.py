@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ldm_sprites.cli.common import device_option, sampler_option
+from ldm_sprites.cli.common import device_option, sampler_option, spacing_option
 from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 
@@ -34,6 +34,7 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 @click.option("--label-column", default=None,
               help="metadata.csv class column (default: the one the model was trained with).")
 @sampler_option()
+@spacing_option
 @click.option("--steps", type=click.IntRange(1, 10000), default=None)
 @click.option("--guidance", type=float, default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -53,7 +54,7 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 @finish_options()
 @device_option
 def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, label_column,
-             sampler, steps,
+             sampler, spacing, steps,
              guidance, seed, batch_size, copy_percentile, kid_subsets, kid_subset_size, weights,
              ae_dir, cache_dir, samples_dir, device, **finish_flags):
     """Compare generated sprites with real ones: FD, KID, copies of training sprites."""
@@ -75,9 +76,10 @@ def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, l
     spec = DataSpec.from_config(pipe.config.get("data"), label_column=label_column or None)
     data = load_sprite_data(data_dir, spec, cache_dir=cache_dir)
     # Only what the user set: eval scores the sprites `generate` draws with the same options.
-    sample_kw = {"sampler": sampler, "steps": steps, "guidance": guidance,
+    sample_kw = {"sampler": sampler, "steps": steps, "guidance": guidance, "spacing": spacing,
                  "batch_size": batch_size, "finish": to_finish_options(finish_flags)}
-    used = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance).as_dict()
+    used = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance,
+                                 spacing=spacing).as_dict()
     result, fake, real, mem = evaluate(pipe, data, extractor, num=num, balance=balance,
                                        sample_kw=sample_kw, seed=seed, percentile=copy_percentile,
                                        kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,

@@ -60,11 +60,15 @@ def parse_interval(value) -> tuple[float, float] | str | None:
 
 
 def saved_defaults(saved: dict | None):
-    """The model's ``sample`` section as a ``SampleSection`` (missing keys: the schema's)."""
+    """The model's ``sample`` section as a ``SampleSection`` (missing keys: the schema's, except
+    that a saved sampler without a saved spacing predates spacing options and sampled uniformly)."""
     from ldm_sprites.diffusion.config import SampleSection
 
     known = {f.name for f in fields(SampleSection)}
-    return SampleSection(**{k: v for k, v in (saved or {}).items() if k in known})
+    values = {k: v for k, v in (saved or {}).items() if k in known}
+    if "sampler" in values and "spacing" not in values:
+        values["spacing"] = "uniform"
+    return SampleSection(**values)
 
 
 def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None = None,
@@ -77,8 +81,9 @@ def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None 
     ``transfer``: the sprites are a class transfer of inputs (``vary --class`` below strength 1),
     whose default guidance is the model's ``transfer_guidance`` instead of ``guidance``.
 
-    Steps: the model's step count belongs to the model's sampler; another sampler gets its own
-    natural default (all T steps for ancestral DDPM, the baseline; 25 for the ODE solvers).
+    Steps and spacing: the model's step count and spacing belong to the model's sampler; another
+    sampler gets its own natural default (all T steps for ancestral DDPM, the baseline; 25 for
+    the ODE solvers; uniform spacing).
     """
     d = saved_defaults(saved)
     smp = sampler or d.sampler
@@ -97,7 +102,7 @@ def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None 
     init = init_noise or d.init_noise
     if init not in INIT_NOISE:
         raise UserError(f"unknown init noise '{init}'; choose one of {', '.join(INIT_NOISE)}")
-    spacing = spacing or d.spacing
+    spacing = spacing or (d.spacing if smp == d.sampler else "uniform")
     if spacing not in SPACINGS:
         raise UserError(f"unknown spacing '{spacing}'; choose one of {', '.join(SPACINGS)}")
     interval = parse_interval(guidance_interval)
