@@ -174,7 +174,7 @@ def speed_part(pipe, by_class, n: int = 8) -> list[dict]:
     ts = pipe.sampling_options().timesteps(pipe.schedule)
     steps = {"generate": len(ts)}
     for s in (1.0, 0.5, 0.25):
-        steps[f"vary --strength {s:g}"] = len(ts) - start_index(len(ts), s)
+        steps[f"vary --strength {s:g}"] = len(ts) - start_index(ts, s)
     for j in (0, 2):
         steps[f"inpaint --jumps {j}"] = len(executed_timesteps(ts, j, default_jump_length(len(ts))))
     rows = []

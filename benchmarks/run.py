@@ -5,7 +5,7 @@
 Rows, each measured side by side in this one run where a ratio is the claim:
 1. per-sprite sampling: the DDPM-1000 pixel baseline (configs/ddpm-pixel.yaml, 64x64) vs the
    default latent config (configs/ae-kl.yaml + configs/dit-latent.yaml, 64x64 -> 16x16x4) with
-   CFG 3 and DPM-Solver++ 25 steps, AE decode included. Weights are random: speed does not
+   CFG 3 and its configured sampler (UniPC, 12 log-SNR steps), AE decode included. Weights are random: speed does not
    depend on them. DDPM-1000 is timed over a slice of steps and scaled to 1000 (every step costs
    the same).
 2. training img/s, pixel vs latent, at the same DiT width and depth (small preset).
@@ -96,15 +96,16 @@ def sampling_ratio(quick: bool) -> dict:
         interval = (smp.get("guidance_sigma_min", 0.0), smp.get("guidance_sigma_max", 0.0))
         labels = [i % 18 for i in range(batch)]
         times = {}
-        for name, itv in (("all steps", None), ("interval", interval)):
+        for name, itv in (("all steps", "all"), ("interval", interval)):   # "all": every step
             pipe.sample(labels[:4], guidance=smp["guidance"], steps=2, seed=0)  # warm-up
             t0 = time.perf_counter()
             pipe.to_rgba(pipe.sample(labels, guidance=smp["guidance"], sampler=smp["sampler"],
-                                     steps=smp["steps"], seed=0, batch_size=batch,
-                                     guidance_interval=itv))
+                                     steps=smp["steps"], spacing=smp.get("spacing"), seed=0,
+                                     batch_size=batch, guidance_interval=itv))
             times[name] = (time.perf_counter() - t0) / batch
     return {"ddpm": ddpm, "latent": times["interval"], "latent_all": times["all steps"],
-            "ratio": ddpm / times["interval"], "ratio_all": ddpm / times["all steps"]}
+            "ratio": ddpm / times["interval"], "ratio_all": ddpm / times["all steps"],
+            "sampler": smp["sampler"], "steps": smp["steps"], "spacing": smp.get("spacing")}
 
 
 def train_ratio() -> dict:
@@ -186,13 +187,14 @@ def main() -> None:
             f"{wall:.2f} s, peak RSS {rss:.0f} MB", "≤ 5 s, ≤ 1.5 GB")
         wall, _ = _run_cli(["demo", "--out", f"{tmp}/demo"])
         row("`ldmsprites demo` (24 sprites, GIF, SVG stickers, sheet)", f"{wall:.1f} s", "≤ 60 s")
-    row("bundled model: 64 sprites, CFG, DPM-Solver++ default steps", f"{bundled_sampling():.2f} s",
+    row("bundled model: 64 sprites, CFG, its default sampler", f"{bundled_sampling():.2f} s",
         "≤ 10 s")
     s = sampling_ratio(args.quick)
     row("per sprite: DDPM-1000 pixel baseline (64×64, DiT w288 d16)", f"{s['ddpm']:.2f} s")
-    row("per sprite: latent default config, CFG 3 on every step, DPM-Solver++ 25, decode",
+    solver = f"{s['sampler']} {s['steps']} {s['spacing']}"
+    row(f"per sprite: latent default config, CFG 3 on every step, {solver}, decode",
         f"{s['latent_all'] * 1000:.0f} ms ({s['ratio_all']:.0f}× faster)")
-    row("per sprite: latent default config, CFG 3 in σ∈(0.3, 5] (its default), DPM-Solver++ 25, decode",
+    row(f"per sprite: latent default config, CFG 3 in σ∈(0.3, 5] (its default), {solver}, decode",
         f"{s['latent'] * 1000:.0f} ms")
     row("sampling speed-up latent (default config) vs DDPM-1000 pixel", f"{s['ratio']:.0f}×", "≥ 300×")
     t = train_ratio()

@@ -47,13 +47,21 @@ def latent_pipe(tmp_path_factory, demo_dir):
 
 
 def test_strength_picks_the_start_of_the_timestep_list():
-    assert E.start_index(25, 0.0) == 25        # no step: the input itself
-    assert E.start_index(25, 1.0) == 0         # the whole run, from pure noise
-    assert E.start_index(20, 0.5) == 10
-    assert E.start_index(25, 0.001) == 24      # any strength > 0 runs at least one step
+    uniform = list(range(999, -1, -40))        # 25 steps, 999 ... 39
+    assert E.start_index(uniform, 0.0) == 25   # no step: the input itself
+    assert E.start_index(uniform, 1.0) == 0    # the whole run, from pure noise
+    assert uniform[E.start_index(uniform, 0.5)] == 479    # the first step at or below t = 499.5
+    assert E.start_index(uniform, 0.001) == 24  # any strength > 0 runs at least one step
+    # Strength is a noise level, not a share of the steps: log-SNR spacing puts most of its
+    # steps at low noise, and strength 0.5 still starts at t <= 500 there.
+    from ldm_sprites.diffusion.schedule import NoiseSchedule
+
+    logsnr = NoiseSchedule().spaced_timesteps(12, "logsnr")
+    i = E.start_index(logsnr, 0.5)
+    assert logsnr[i] <= 499.5 < logsnr[i - 1]
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(UserError, match="between 0"):
-            E.start_index(25, bad)
+            E.start_index(list(range(999, -1, -40)), bad)
 
 
 @pytest.mark.parametrize("name", ["ddpm", "ddim"])

@@ -56,6 +56,19 @@ def test_resolve_fills_from_the_model_and_user_wins():
     assert resolve_sampling({"spacing": "karras"}, 1000, spacing="logsnr").spacing == "logsnr"
 
 
+def test_variations_below_strength_1_take_the_models_vary_sampling():
+    saved = {"sampler": "unipc", "steps": 12, "spacing": "logsnr", "vary_sampler": "ddim",
+             "vary_steps": 30, "vary_spacing": "karras"}
+    o = resolve_sampling(saved, 1000, sdedit=True)
+    assert (o.sampler, o.steps, o.spacing) == ("ddim", 30, "karras")
+    assert (resolve_sampling(saved, 1000).sampler, resolve_sampling(saved, 1000).steps) == \
+        ("unipc", 12)                                         # generation: the model's own
+    o = resolve_sampling(saved, 1000, sdedit=True, steps=8)  # a user choice: normal rules
+    assert (o.sampler, o.steps, o.spacing) == ("unipc", 8, "logsnr")
+    o = resolve_sampling({}, 1000, sdedit=True)               # the schema's: measured for editing
+    assert (o.sampler, o.steps, o.spacing) == ("dpmpp", 25, "uniform")
+
+
 def test_class_transfer_takes_the_models_transfer_guidance():
     saved = {"guidance": 2.0, "transfer_guidance": 6.5}
     assert resolve_sampling(saved, 1000).guidance == 2.0

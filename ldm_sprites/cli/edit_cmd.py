@@ -167,10 +167,11 @@ def vary(sprites, strength, **kw):
     check_strength(strength)
     job = _Job(kw)
     job.opts = job.pipe.sampling_options(**job.sampling,
-                                         transfer=is_transfer(job.classes, strength))
+                                         transfer=is_transfer(job.classes, strength),
+                                         sdedit=0 < strength < 1)
     inputs = load_inputs(job.pipe, list(sprites))
     ts = job.opts.timesteps(job.pipe.schedule)
-    job.prepare_outputs(ts[start_index(len(ts), strength):], kw["num"] * len(inputs))
+    job.prepare_outputs(ts[start_index(ts, strength):], kw["num"] * len(inputs))
     from ldm_sprites.diffusion.editing import vary_sprites
 
     result = vary_sprites(job.pipe, inputs, strength=strength, num=kw["num"], **job.edit_kwargs())

@@ -95,6 +95,13 @@ class SampleSection:
     # sprites to fire colours at strength 0.6 (guidance 3: 57 %); see docs/benchmarks.md.
     transfer_guidance: float = 5.0
     spacing: str = choice("logsnr", *SPACINGS)  # NoiseSchedule.spaced_timesteps
+    # Variations and class transfer below strength 1 (SDEdit) start mid-way and need steps at mid
+    # noise, where log-SNR spacing has few: with UniPC 12 log-SNR, `vary --class fire --strength
+    # 0.6` turned 38 % of 60 demo sprites to fire colours, with these 100 % (docs/benchmarks.md,
+    # "Editing"). Used when the user sets none of sampler, steps and spacing.
+    vary_sampler: str = choice("dpmpp", *SAMPLER_NAMES)
+    vary_steps: int = 25
+    vary_spacing: str = choice("uniform", *SPACINGS)
 
     @property
     def guidance_interval(self) -> tuple[float, float] | None:

@@ -48,13 +48,18 @@ def check_strength(strength: float) -> float:
     return s
 
 
-def start_index(n_steps: int, strength: float) -> int:
-    """Where in an ``n_steps``-long timestep list SDEdit starts: it runs the last
-    round(strength · n_steps) steps (at least one when strength > 0); ``n_steps`` = no step."""
+def start_index(timesteps, strength: float) -> int:
+    """Where in a descending timestep list (``timesteps[0]`` the noisiest, T − 1) SDEdit starts:
+    at the first timestep at or below ``strength`` of the way from 0 to ``timesteps[0]``, so
+    strength means a noise level whatever the spacing (log-SNR spacing packs its steps at low
+    noise: counting steps instead would make the same strength a much lighter edit there). At
+    least one step when strength > 0; ``len(timesteps)`` (no step) at strength 0."""
     s = check_strength(strength)
-    if s == 0.0:
-        return n_steps
-    return n_steps - max(1, min(n_steps, math.floor(s * n_steps + 0.5)))
+    ts = list(timesteps)
+    if s == 0.0 or not ts:
+        return len(ts)
+    limit = s * ts[0] + 1e-9
+    return min(next((i for i, t in enumerate(ts) if t <= limit), len(ts)), len(ts) - 1)
 
 
 def sample_from(sampler, denoiser, x_t: torch.Tensor, schedule, timesteps, start: int = 0,
@@ -159,7 +164,7 @@ def vary_model(pipe, pixels: torch.Tensor, labels, strength: float, *, seed: int
     """
     opts = pipe.sampling_options(**options)
     ts = opts.timesteps(pipe.schedule)
-    start = start_index(len(ts), strength)
+    start = start_index(ts, strength)
     if start == len(ts):
         return pixels.clone()
     labels = torch.as_tensor(labels, dtype=torch.long)
@@ -304,6 +309,7 @@ def vary_sprites(pipe, sources, strength: float = 0.5, num: int = 1, classes=Non
     inputs = load_inputs(pipe, sources)
     labels, names = _labels(pipe, classes, num)
     options["transfer"] = is_transfer(classes, strength)
+    options["sdedit"] = 0 < strength < 1
     pipe.sampling_options(**options)  # bad options fail before any work
     owner = [j for j in range(len(inputs)) for _ in range(num)]
     fitted = np.stack([inp.fitted for inp in inputs])

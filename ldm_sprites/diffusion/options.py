@@ -75,17 +75,21 @@ def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None 
                      steps: int | None = None, guidance: float | None = None,
                      eta: float | None = None, init_noise: str | None = None,
                      guidance_interval=None, spacing: str | None = None,
-                     transfer: bool = False) -> SamplingOptions:
+                     transfer: bool = False, sdedit: bool = False) -> SamplingOptions:
     """User options (``None`` = not set) over the model's saved defaults.
 
     ``transfer``: the sprites are a class transfer of inputs (``vary --class`` below strength 1),
     whose default guidance is the model's ``transfer_guidance`` instead of ``guidance``.
+    ``sdedit``: variations from partly noised inputs (``vary`` below strength 1): unless the user
+    set the sampler, steps or spacing, the model's ``vary_sampler``/``vary_steps``/``vary_spacing``.
 
     Steps and spacing: the model's step count and spacing belong to the model's sampler; another
     sampler gets its own natural default (all T steps for ancestral DDPM, the baseline; 25 for
     the ODE solvers; uniform spacing).
     """
     d = saved_defaults(saved)
+    if sdedit and sampler is None and steps is None and spacing is None:
+        sampler, steps, spacing = d.vary_sampler, d.vary_steps, d.vary_spacing
     smp = sampler or d.sampler
     if smp not in SAMPLER_NAMES:
         raise UserError(f"unknown sampler '{smp}'; choose one of {', '.join(SAMPLER_NAMES)}")
