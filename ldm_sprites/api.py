@@ -74,8 +74,6 @@ def train_ae(data, out, config=None, resume: bool = False, device=None, cache_di
     """
     from ldm_sprites.training.ae_run import resolve_ae_config, run_ae_training
 
-    if overrides.get("init_from") is not None:   # recorded in the config: an absolute path
-        overrides["init_from"] = str(Path(overrides["init_from"]).resolve())
     dotted, budget_s = _run_settings(overrides, _AE_OVERRIDES, time_budget)
     cfg = resolve_ae_config(config, out, resume, dotted)
     result = run_ae_training(cfg, data, out, resume=resume, device=device, cache_dir=cache_dir,

@@ -108,14 +108,20 @@ def load_autoencoder(path: str | Path, device=None, weights: str = "ema") -> Aut
     return AutoencoderHandle.from_pretrained(path, device, weights)
 
 
+def recorded_autoencoder_path(model_dir: ModelDir) -> str | None:
+    """Where a latent diffusion model's config says its autoencoder is (None: it records none).
+    Relative paths (bundled or shared models carry their AE inside) are relative to the model."""
+    path = (model_dir.config.get("ae") or {}).get("path")
+    if path and not Path(path).is_absolute():
+        path = str(model_dir.path / path)
+    return path
+
+
 def load_autoencoder_for(model_dir: ModelDir, device, override: str | Path | None = None):
     """The autoencoder a latent diffusion model was trained with, checked by content hash."""
     ref = model_dir.config.get("ae") or {}
     want = ref.get("hash")
-    path = override or ref.get("path")
-    if path and not override and not Path(path).is_absolute():
-        # Relative paths (bundled or shared models carry their AE inside) are relative to the model.
-        path = str(model_dir.path / path)
+    path = override or recorded_autoencoder_path(model_dir)
     if not path:
         raise UserError(f"model {model_dir.path} is a latent model but records no autoencoder; "
                         "pass --ae with the autoencoder it was trained with")

@@ -157,7 +157,7 @@ class Autoencoder(nn.Module):
         self.bottleneck = build_bottleneck(cfg)
         self.encoder = Encoder(cfg, image_channels, self.bottleneck.in_channels)
         self.head = None
-        if getattr(cfg, "output", "rgb") == "palette":
+        if cfg.output == "palette":
             from ldm_sprites.autoencoder.palette_head import EMBED, PaletteHead
 
             if not cfg.palette:

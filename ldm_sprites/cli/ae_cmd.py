@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from ldm_sprites.cli.common import device_option, run_options, seed_option, training_options
@@ -49,7 +47,7 @@ def train_ae(config_path, data_dir, out_dir, label_column, quantizer, downsample
     cfg = resolve_ae_config(config_path, out_dir, resume, {
         "model.quantizer": quantizer, "model.downsample": int(downsample) if downsample else None,
         "model.latent_channels": latent_channels, "model.output": output,
-        "model.init_from": str(Path(init_from).resolve()) if init_from else None,
+        "model.init_from": init_from,
         "model.freeze_encoder": freeze_encoder or None, "train.steps": steps,
         "train.batch_size": batch_size, "train.lr": lr, "train.seed": seed,
         "train.checkpoint_every": checkpoint_every, "train.sample_every": sample_every,

@@ -162,13 +162,11 @@ def vary(sprites, strength, **kw):
     from there with the chosen sampler (SDEdit).
     """
     from ldm_sprites.diffusion.edit_inputs import load_inputs
-    from ldm_sprites.diffusion.editing import check_strength, is_transfer, start_index
+    from ldm_sprites.diffusion.editing import check_strength, start_index, vary_flags
 
     check_strength(strength)
     job = _Job(kw)
-    job.opts = job.pipe.sampling_options(**job.sampling,
-                                         transfer=is_transfer(job.classes, strength),
-                                         sdedit=0 < strength < 1)
+    job.opts = job.pipe.sampling_options(**job.sampling, **vary_flags(job.classes, strength))
     inputs = load_inputs(job.pipe, list(sprites))
     ts = job.opts.timesteps(job.pipe.schedule)
     job.prepare_outputs(ts[start_index(ts, strength):], kw["num"] * len(inputs))

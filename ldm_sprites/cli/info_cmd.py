@@ -13,19 +13,18 @@ def _palette_lines(pal, per_line: int = 8) -> list[str]:
 def _decoder_line(md) -> str | None:
     """What the autoencoder's decoder outputs (an autoencoder, or a latent model's), from its
     config alone; None for pixel models and autoencoders that cannot be read."""
-    import json
-    from pathlib import Path
+    from ldm_sprites.autoencoder.handle import recorded_autoencoder_path
+    from ldm_sprites.errors import UserError
+    from ldm_sprites.modeldir import load_model_dir
 
     cfg = md.config
     if cfg.get("kind") == "diffusion":
-        ref = cfg.get("ae") or {}
-        path = Path(ref.get("path") or "")
-        if not ref.get("path"):
+        path = recorded_autoencoder_path(md)
+        if not path:
             return None
-        path = path if path.is_absolute() else md.path / path
         try:
-            cfg = json.loads((path / "config.json").read_text())
-        except (OSError, ValueError):
+            cfg = load_model_dir(path).config
+        except UserError:   # moved or damaged: the rest of `info` still applies
             return None
     model = cfg.get("model") or {}
     if model.get("output", "rgb") == "palette":

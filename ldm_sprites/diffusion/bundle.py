@@ -42,8 +42,7 @@ def bundle_model(run: str | Path, out: str | Path, fp16: bool = True,
         ae_src = load_model_dir(handle.path)
         # The latent space keeps its name in the copy, so decoders trained later for the
         # bundled autoencoder's encoder are recognised as decoders of this model's space.
-        space = ae_src.config.get("latent_space") or md.config["ae"].get("latent_space") \
-            or md.config["ae"].get("hash")
+        space = handle.reference()["latent_space"]
         tmp_ae = out.with_name(out.name + ".ae-staging")
         _slim(ae_src, tmp_ae, fp16, {"latent_space": space})
         extra["ae"] = {"path": "ae", "hash": hash_model_dir(tmp_ae), "latent_space": space}

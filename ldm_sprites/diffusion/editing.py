@@ -292,6 +292,12 @@ def is_transfer(classes, strength: float) -> bool:
     return bool(classes) and strength < 1
 
 
+def vary_flags(classes, strength: float) -> dict:
+    """The ``resolve_sampling`` flags of a ``vary`` job: class transfer (its guidance) and, below
+    strength 1, SDEdit from partly noised inputs (the model's ``vary_*`` sampling defaults)."""
+    return {"transfer": is_transfer(classes, strength), "sdedit": 0 < strength < 1}
+
+
 @dataclass
 class EditResult:
     sprites: np.ndarray          # (M, S, S, 4) uint8 RGBA outputs
@@ -308,8 +314,7 @@ def vary_sprites(pipe, sources, strength: float = 0.5, num: int = 1, classes=Non
     check_strength(strength)
     inputs = load_inputs(pipe, sources)
     labels, names = _labels(pipe, classes, num)
-    options["transfer"] = is_transfer(classes, strength)
-    options["sdedit"] = 0 < strength < 1
+    options.update(vary_flags(classes, strength))
     pipe.sampling_options(**options)  # bad options fail before any work
     owner = [j for j in range(len(inputs)) for _ in range(num)]
     fitted = np.stack([inp.fitted for inp in inputs])

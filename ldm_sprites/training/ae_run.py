@@ -27,7 +27,9 @@ def resolve_ae_config(config_path, out_dir, resume: bool, overrides: dict) -> AE
                                     overrides, RESUME_KEYS)
     if saved is not None or not cfg.model.init_from:
         return cfg
-    source = load_model_dir(cfg.model.init_from, expect_kind="autoencoder").config
+    # Recorded in the run's config: an absolute path, whatever directory the run started in.
+    overrides = {**overrides, "model.init_from": str(Path(cfg.model.init_from).resolve())}
+    source = load_model_dir(overrides["model.init_from"], expect_kind="autoencoder").config
     own = load_yaml(config_path) if config_path else {}
     merged = {sec: {**(source.get(sec) or {}), **(own.get(sec) or {})} for sec in SOURCE_SECTIONS}
     # What made the source (its own start, its palette) is not part of the new run.
@@ -59,7 +61,7 @@ def run_ae_training(cfg: AEConfig, data_dir, out_dir, resume: bool = False,
     palette = training_palette(data.images)
     if cfg.model.output == "palette" and not cfg.model.palette:
         # The decoder's choices: the training data's palette (saved in the config with the model).
-        cfg.model.palette = ["#{:02x}{:02x}{:02x}".format(*map(int, c)) for c in palette.colors]
+        cfg.model.palette = palette.to_json()["colors"]
         info(f"palette output: {len(cfg.model.palette)} colours of the training data + transparent")
     task = AutoencoderTask(cfg, data.images, data_dir)
     task.model_files = palette_files_for(palette)   # palette.json & co. in checkpoints
