@@ -211,3 +211,31 @@ def test_adding_a_palette_to_an_older_model(tiny_model, demo_dir, tmp_path):
         (old / name).unlink()
     main(["--data", str(demo_dir), "--model", str(old)])
     assert from_model_dir(old).colors.tolist() == from_model_dir(tiny_model).colors.tolist()
+
+
+def test_training_palette_reads_only_its_subset_of_a_memory_mapped_data_set(tmp_path):
+    # Training caches are memory maps that may exceed RAM: the palette statistics must read the
+    # evenly spaced subset only, not copy the whole set channels-last (issue 17's RssAnon check).
+    import tracemalloc
+
+    from ldm_sprites.finish.palette import MAX_SPRITES, training_palette
+
+    n = 32 * MAX_SPRITES          # 64 MiB of 16x16 sprites; the statistics' own work is ~1/4 of it
+    images = np.lib.format.open_memmap(tmp_path / "sprites.npy", mode="w+", dtype=np.uint8,
+                                       shape=(n, 4, 16, 16))
+    rng = np.random.default_rng(0)
+    tile = np.zeros((4, 16, 16), np.uint8)
+    tile[:, 4:12, 4:12] = 255
+    for i in range(0, n, 1024):
+        block = np.broadcast_to(tile, (1024, 4, 16, 16)).copy()
+        block[:, :3, 4:12, 4:12] = rng.integers(0, 4, (1024, 3, 1, 1)) * 80
+        images[i:i + 1024] = block
+    images.flush()
+    full_bytes = images.nbytes
+    tracemalloc.start()
+    pal = training_palette(images)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < full_bytes / 2, (peak, full_bytes)
+    picked = images[np.linspace(0, n - 1, MAX_SPRITES).round().astype(int)].transpose(0, 2, 3, 1)
+    assert pal.to_json() == compute_palette(np.ascontiguousarray(picked)).to_json()

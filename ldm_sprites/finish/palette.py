@@ -194,7 +194,9 @@ def training_palette(images) -> PaletteInfo:
     """The palette of a training run's (N, 4, H, W) uint8 sprites, announced in one line."""
     from ldm_sprites.console import info
 
-    pal = compute_palette(np.ascontiguousarray(np.asarray(images).transpose(0, 2, 3, 1)))
+    # Subset before the channels-last copy: the images may be a memory-mapped cache far larger
+    # than RAM, and only the rows picked are read.
+    pal = compute_palette(np.ascontiguousarray(_subset(np.asarray(images)).transpose(0, 2, 3, 1)))
     info(f"palette: {len(pal.colors)} colours cover {100 * pal.stats['coverage']:.0f} % of opaque "
          f"pixels; {pal.colors_per_sprite} colours per sprite (90th percentile), alpha cut "
          f"{pal.alpha_threshold} ({PALETTE_JSON})")
