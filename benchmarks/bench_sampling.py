@@ -14,6 +14,9 @@ timed in the same run, so every ratio is side by side:
 * dynamic int8 quantisation of the DiT's Linear layers (``torch.ao.quantization.quantize_dynamic``);
 * ONNX Runtime for the denoiser and the decoder (``diffusion/onnx_export.py``; skipped without the
   ``.[onnx]`` extra);
+* ``torch.compile`` (inductor) of the DiT for inference: the compile time (first batch) is
+  reported apart from the steady-state ms, with the max |Δ| to the eager samples of the same
+  noise (``--skip-compile`` leaves it out: it needs a C++ compiler and a minute or more);
 * 1 vs 2 threads, and batch 16 vs 64.
 
 Quality, on the bundled model (trained; the speed config has random weights): ``--num`` sprites
@@ -78,6 +81,28 @@ def onnx_pipe(pipe, tmp: Path):
     return use_onnx_runtime(copy.copy(pipe), tmp / "onnx")
 
 
+def compiled(pipe):
+    """A copy of ``pipe`` that samples through ``torch.compile`` (``DiffusionPipeline.compile``)."""
+    import copy
+
+    return copy.copy(pipe).compile()
+
+
+def compile_row(pipe, opts: dict, n: int, rep: int) -> dict:
+    """Compile cost, steady-state speed and drift of ``compiled(pipe)`` against eager ``pipe``."""
+    comp = compiled(pipe)
+    labels = [i % max(1, len(pipe.classes)) for i in range(n)]
+    t0 = time.perf_counter()
+    x_comp = comp.sample(labels, seed=0, batch_size=64, **opts)   # compiles every shape it meets
+    first = time.perf_counter() - t0
+    x_eager = pipe.sample(labels, seed=0, batch_size=64, **opts)
+    drift = float((x_comp - x_eager).abs().max())
+    print(f"torch.compile: first batch {first:.1f} s (compiling), max |Δ| to eager {drift:.2g}",
+          flush=True)
+    return {"lever": label(opts) + ", torch.compile DiT", "ms": ms_per_sprite(comp, opts, n, 64, rep),
+            "compile s (first batch)": first, "max |Δ| to eager": drift}
+
+
 def ms_per_sprite(pipe, opts: dict, n: int, batch: int, repeat: int) -> float:
     from benchmarks.common import timed
 
@@ -108,6 +133,8 @@ def speed(args) -> list[dict]:
         if ort is not None:
             rows.append({"lever": label(best) + ", ONNX Runtime denoiser + decoder",
                          "ms": ms_per_sprite(ort, best, n, 64, rep)})
+        if not args.skip_compile:
+            rows.append(compile_row(pipe, best, n, rep))
         rows.append({"lever": label(best) + ", batch 16",
                      "ms": ms_per_sprite(pipe, best, n, 16, rep)})
         if threads > 1:
@@ -176,6 +203,8 @@ def main(argv=None) -> None:
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--skip-speed", action="store_true",
                     help="quality only (it does not need an idle machine; the timings do)")
+    ap.add_argument("--skip-compile", action="store_true",
+                    help="leave out the torch.compile lever (needs a C++ compiler; slow to compile)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     print(f"machine: {machine()}")

@@ -194,3 +194,33 @@ def test_atomic_writes_get_normal_file_permissions(tmp_path):
     os.umask(mask)
     p = atomic_write_text(tmp_path / "a.txt", "x")
     assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask
+
+
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
+                    reason="torch.compile on CPU needs a C++ compiler; none on PATH")
+def test_generate_compile_draws_the_same_sprites(tiny_model, tmp_path, monkeypatch):
+    # --compile is a speed option only: the same seed must give the same sprites.
+    import numpy as np
+    from PIL import Image
+
+    compiled, real_compile = [], torch.compile
+
+    def spy(model, *args, **kwargs):
+        compiled.append(type(model).__name__)
+        return real_compile(model, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", spy)
+
+    base = ["generate", "--model", tiny_model, "--class", "fire", "--num", 2, "--steps", 3,
+            "--seed", 3, "--finish", "none"]
+    assert run(*base, "--out-dir", tmp_path / "eager").exit_code == 0
+    assert compiled == []
+    res = run(*base, "--compile", "--out-dir", tmp_path / "compiled")
+    assert res.exit_code == 0, res.output
+    assert compiled == ["DiT"]
+    names = sorted(p.name for p in (tmp_path / "eager").glob("*.png"))
+    assert names and names == sorted(p.name for p in (tmp_path / "compiled").glob("*.png"))
+    for name in names:
+        a = np.asarray(Image.open(tmp_path / "eager" / name), dtype=int)
+        b = np.asarray(Image.open(tmp_path / "compiled" / name), dtype=int)
+        assert np.abs(a - b).max() <= 2 and (a == b).mean() > 0.99, name

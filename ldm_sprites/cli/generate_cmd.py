@@ -45,12 +45,15 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
               help="Use this autoencoder instead of the one recorded in the model.")
 @click.option("--weights", type=click.Choice(["ema", "model"]), default="ema", show_default=True,
               help="Sample with the EMA weights or the raw ones.")
+@click.option("--compile", "compile_", is_flag=True,
+              help="Sample through torch.compile: ~1.3x faster on CPU after a one-off compile of "
+                   "~20-100 s, so only for large batches (needs a C++ compiler).")
 @finish_options()
 @device_option
 def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta, init_noise,
              guidance_interval, seed,
-             batch_size, out_png, out_dir, scale, export_dir, gif_path, ae_dir, weights, device,
-             **finish_flags):
+             batch_size, out_png, out_dir, scale, export_dir, gif_path, ae_dir, weights, compile_,
+             device, **finish_flags):
     """Generate sprites by class name (finished in the model's palette unless --finish none)."""
     finish = to_finish_options(finish_flags)
     if not (out_png or out_dir or export_dir or gif_path):
@@ -68,6 +71,8 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
             ensure_dir(p)
     pipe = DiffusionPipeline.from_pretrained(model_dir or bundled_model_dir(), device=device,
                                              weights=weights, ae_path=ae_dir)
+    if compile_:
+        pipe.compile()
     labels, label_names = pipe.spread_labels(split_names(class_names), num)
     # Only what the user set; the pipeline fills the rest from the model's saved defaults.
     user = dict(sampler=sampler, steps=steps, guidance=guidance, eta=eta, init_noise=init_noise,
