@@ -224,3 +224,11 @@ def test_generate_compile_draws_the_same_sprites(tiny_model, tmp_path, monkeypat
         a = np.asarray(Image.open(tmp_path / "eager" / name), dtype=int)
         b = np.asarray(Image.open(tmp_path / "compiled" / name), dtype=int)
         assert np.abs(a - b).max() <= 2 and (a == b).mean() > 0.99, name
+
+
+def test_generate_compile_without_a_compiler_is_a_one_line_error(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    res = run("generate", "--model", tiny_model, "--num", 1, "--steps", 2, "--compile",
+              "--out-dir", tmp_path / "out")
+    assert_one_line_error(res, "C++ compiler", "leave out --compile")
+    assert not list((tmp_path / "out").glob("*.png"))

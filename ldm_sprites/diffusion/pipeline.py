@@ -104,6 +104,11 @@ class DiffusionPipeline:
         has the graphs), so it pays from about a thousand sprites (a few hundred with the cache)
         - opt-in, not a default (docs/benchmarks.md, "Faster sampling"). Needs a C++ compiler on
         CPU. ``self.model`` stays the plain module, so saving and editing see the same weights."""
+        import shutil
+
+        if self.device.type == "cpu" and not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+            raise UserError("--compile needs a C++ compiler on CPU (e.g. apt-get install g++); "
+                            "leave out --compile to sample without it")
         self.compiled = torch.compile(self.model)
         return self
 
