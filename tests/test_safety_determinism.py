@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ldm_sprites.diffusion.pipeline import has_cxx_compiler
 from ldm_sprites.modeldir import list_checkpoints
 from tests.conftest import TINY_TRAIN
 from tests.hardening import assert_one_line_error, run
@@ -196,7 +197,7 @@ def test_atomic_writes_get_normal_file_permissions(tmp_path):
     assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask
 
 
-@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
+@pytest.mark.skipif(not has_cxx_compiler(),
                     reason="torch.compile on CPU needs a C++ compiler; none on PATH")
 def test_generate_compile_draws_the_same_sprites(tiny_model, tmp_path, monkeypatch):
     # --compile is a speed option only: the same seed must give the same sprites.

@@ -44,6 +44,13 @@ def class_ids(names: list[str], classes: list[str]) -> list[int]:
     return ids
 
 
+def has_cxx_compiler() -> bool:
+    """Whether inductor can build its CPU kernels here (``DiffusionPipeline.compile``)."""
+    import shutil
+
+    return any(shutil.which(c) for c in ("c++", "g++", "clang++"))
+
+
 def _autoencoder_for(md, model: DiT, device, ae_path):
     """The autoencoder of a latent model directory ``md`` (None for a pixel model), checked
     against the latents ``model`` expects."""
@@ -104,9 +111,7 @@ class DiffusionPipeline:
         has the graphs), so it pays from about a thousand sprites (a few hundred with the cache)
         - opt-in, not a default (docs/benchmarks.md, "Faster sampling"). Needs a C++ compiler on
         CPU. ``self.model`` stays the plain module, so saving and editing see the same weights."""
-        import shutil
-
-        if self.device.type == "cpu" and not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+        if self.device.type == "cpu" and not has_cxx_compiler():
             raise UserError("--compile needs a C++ compiler on CPU (e.g. apt-get install g++); "
                             "leave out --compile to sample without it")
         self.compiled = torch.compile(self.model)
