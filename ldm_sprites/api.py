@@ -18,7 +18,18 @@ from pathlib import Path
 import numpy as np
 
 from ldm_sprites.demo_art import DEMO_CLASSES, make_demo_sprites, write_demo_set  # noqa: F401
-from ldm_sprites.export import ExportOptions, Sprite, export_sprites, load_sprite_folder  # noqa: F401
+
+# The export names resolve on first use (PEP 562): importing export pulls in scipy.ndimage and
+# vtracer, ~0.5 s that `generate` and the studio's start would otherwise pay before any work.
+_EXPORT_NAMES = ("ExportOptions", "Sprite", "export_sprites", "load_sprite_folder")
+
+
+def __getattr__(name: str):
+    if name in _EXPORT_NAMES:
+        from ldm_sprites import export
+
+        return getattr(export, name)
+    raise AttributeError(f"module 'ldm_sprites.api' has no attribute '{name}'")
 
 # Keywords of train_diffusion and train_ae -> dotted config keys: the shared train section and
 # the data keys both stages have.
@@ -135,7 +146,9 @@ def finish_options(finish=None):
     return options_from(finish=None if finish is None else str(finish))
 
 
-def sprites_to_export(sprites: np.ndarray, names: list[str], seed: int | None = None) -> list[Sprite]:
+def sprites_to_export(sprites: np.ndarray, names: list[str], seed: int | None = None) -> list:
+    from ldm_sprites.export import Sprite
+
     return [Sprite(name=f"{n}-{i:03d}", rgba=s, class_name=n, seed=seed, source=f"sample #{i}")
             for i, (s, n) in enumerate(zip(sprites, names))]
 
