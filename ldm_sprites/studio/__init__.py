@@ -1,13 +1,6 @@
-"""``ldmsprites studio``: a local Gradio web app over ``ldm_sprites.api``.
+"""``ldmsprites studio``: a local web app over ``ldm_sprites.api``.
 
-``actions`` holds what the buttons do as plain, testable functions; ``app`` only lays out the
-page and wires the buttons to them. Gradio is an optional extra: ``pip install -e ".[ui]"``.
+``actions`` holds what the buttons do as plain, testable functions; ``jobs`` runs sampling
+requests one at a time for every browser tab; ``server`` is the HTTP/JSON layer (Python's own
+``http.server``) and ``static/`` the page. Nothing beyond the core install is needed.
 """
-
-INSTALL_HINT = 'the studio needs Gradio: pip install -e ".[ui]"  (or: pip install "ldm-sprites[ui]")'
-
-
-def gradio_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("gradio") is not None

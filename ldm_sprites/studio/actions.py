@@ -1,4 +1,4 @@
-"""What the studio's buttons do, as plain functions of plain values (no Gradio here).
+"""What the studio's buttons do, as plain functions of plain values (no web server here).
 
 Everything goes through ``ldm_sprites.api``; sampling options the user left unset are passed as
 ``None`` so the pipeline fills them from the model, exactly as ``ldmsprites generate`` does — the
@@ -12,7 +12,6 @@ not need a new sampling run.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import threading
 import zipfile
@@ -366,6 +365,6 @@ def _edit_callback(progress, cancel):
 
 def new_workdir(root: str | Path | None = None) -> Path:
     """A fresh folder for one request's files under the studio's temporary folder."""
-    base = Path(root or os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir())
+    base = Path(root or tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix="req-", dir=base))
