@@ -73,6 +73,7 @@ def test_page_and_static_files_are_served(studio):
     status, body = _json(port, "GET", "/static/..%2Fserver.py")
     assert status == 404 and body["error"] == "Error: no such file"
     assert _json(port, "GET", "/nowhere")[0] == 404
+    assert _request(port, "GET", "/favicon.ico")[0] == 204
 
 
 def test_info_lists_the_models_classes_and_defaults(studio, tiny_model):

@@ -275,6 +275,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if path in ("/", "/index.html"):
                 return self._file(STATIC / "index.html")
+            if path == "/favicon.ico":            # browsers ask; there is none
+                return self._send(204, b"", "image/x-icon")
             if path.startswith("/static/"):
                 name = path[len("/static/"):]
                 if SAFE_NAME.match(name) and (STATIC / name).is_file():
