@@ -1,7 +1,7 @@
 """Interrupted and failing training runs never cost the user a trained model.
 
 SIGKILL at any moment leaves only loadable checkpoints and ``--resume`` continues the exact loss
-curve; SIGINT finishes the step, checkpoints and exits 130; a full disk, a NaN/inf loss or gradient
+curve; SIGINT (or SIGTERM) finishes the step, checkpoints and exits 130 (143); a full disk, a NaN/inf loss or gradient
 stop the run naming the last good checkpoint; a run directory is locked against a second trainer.
 """
 
@@ -86,6 +86,22 @@ def test_sigint_finishes_the_step_and_checkpoints(demo_dir, tmp_path):
     assert f"interrupted at step {md.config['step']}" in output
     assert md.config["step"] == _losses(out)[-1][0]  # the step it stopped at was checkpointed
 
+
+
+def test_sigterm_checkpoints_like_ctrl_c(demo_dir, tmp_path):
+    """kill / timeout / schedulers send SIGTERM: the run keeps every step it made (exit 143)."""
+    cfg = write_config(tmp_path, steps=100000, checkpoint_every=100000)
+    out = tmp_path / "run"
+    proc = _spawn("train-diffusion", "--config", cfg, "--data", demo_dir, "--out", out)
+    log = out / "log.jsonl"
+    _wait_for(lambda: log.is_file() and log.stat().st_size > 0, proc)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, output
+    assert "SIGTERM received" in output and "Traceback" not in output
+    md = load_model_dir(out)
+    assert md.config["step"] == _losses(out)[-1][0] > 0
+    assert f"interrupted at step {md.config['step']}" in output
 
 
 def test_ctrl_c_after_a_steps_checkpoint_decision_still_checkpoints(demo_dir, tmp_path):

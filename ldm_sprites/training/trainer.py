@@ -79,6 +79,15 @@ def _total_grad_norm(parameters) -> torch.Tensor | None:
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
 
 
+def _any_process(accelerator, flag: bool) -> bool:
+    """True on every process if ``flag`` is true on any (identity for one process): a signal
+    reaches the ranks of `accelerate launch` at different steps, and all must stop at one."""
+    if accelerator.num_processes == 1:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=accelerator.device)
+    return bool(accelerator.reduce(t, reduction="sum")[0] > 0)
+
+
 def _sync_float(accelerator, value: float) -> float:
     """The main process's ``value`` on every process (identity for one process)."""
     if accelerator.num_processes == 1:
@@ -221,7 +230,7 @@ class _Session:
                 self._train_step()
                 # Read the flag once: a Ctrl-C landing between the checkpoint decision and the
                 # break would otherwise stop the run without the checkpoint it promised.
-                stopping = sigint.hit
+                stopping = _any_process(self.accelerator, sigint.hit)
                 self._end_of_step(stopping or self.step == stop_after)
                 if stopping:
                     break
@@ -234,8 +243,11 @@ class _Session:
                  f"{format_duration(self.planner.budget)} trained")
         ckpt = list_checkpoints(self.run_dir)[-1]
         if stopping and self.step < self.total:
-            raise TrainingInterrupted(f"interrupted at step {self.step}; checkpoint saved to "
+            err = TrainingInterrupted(f"interrupted at step {self.step}; checkpoint saved to "
                                       f"{ckpt}; continue with the same command plus --resume")
+            if sigint.signum is not None:   # the shell's convention: 128 + the signal's number
+                err.exit_code = 128 + int(sigint.signum)
+            raise err
         return {"step": self.step, "checkpoint": str(ckpt), "last": self.last_logged}
 
     def _train_step(self) -> None:
