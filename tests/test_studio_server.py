@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import os
 import socket
 import tempfile
 import threading
@@ -249,3 +250,14 @@ def test_a_taken_port_from_the_command_line(tiny_model):
         res = CliRunner().invoke(cli, ["studio", "--model", str(tiny_model), "--port",
                                        str(s.getsockname()[1])])
     assert res.exit_code != 0 and "pass another --port" in res.output
+
+
+def test_old_request_folders_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(srv, "KEEP_DIRS", 3)
+    st = srv.Studio(tmp_path / "root")
+    made = []
+    for i in range(5):
+        made.append(st.workdir())
+        (made[-1] / "f.png").write_bytes(b"x")
+        os.utime(made[-1], (1000 + i, 1000 + i))     # creation order, whatever the clock says
+    assert [d.exists() for d in made] == [False, False, True, True, True]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
+import shutil
 import sys
 import threading
 import uuid
@@ -38,6 +39,7 @@ from ldm_sprites.studio.jobs import JobQueue, one_line
 STATIC = Path(__file__).with_name("static")
 MAX_JSON_BYTES = 64 * 1024
 KEEP = 64                     # results and edit sources remembered (oldest forgotten first)
+KEEP_DIRS = 4 * KEEP          # request folders kept on disk (a result writes one or two)
 SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -76,6 +78,7 @@ class Studio:
         self.jobs = JobQueue()
         self.results = _Lru()
         self.sources = _Lru()
+        self._dirs_lock = threading.Lock()
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -83,7 +86,13 @@ class Studio:
         return "/files/" + Path(path).resolve().relative_to(self.root).as_posix()
 
     def workdir(self) -> Path:
-        return actions.new_workdir(self.root)
+        """A new folder for one request's files; the oldest beyond ``KEEP_DIRS`` are removed so
+        a studio left open for days does not fill the disk (their results are long forgotten)."""
+        with self._dirs_lock:
+            dirs = sorted(self.root.glob("req-*"), key=lambda p: p.stat().st_mtime)
+            for old in dirs[:max(0, len(dirs) - KEEP_DIRS + 1)]:
+                shutil.rmtree(old, ignore_errors=True)
+            return actions.new_workdir(self.root)
 
     def _finish(self, body: dict):
         f = body.get("finish") or {}
