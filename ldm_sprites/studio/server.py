@@ -137,7 +137,13 @@ class Studio:
         model = model or self.model
         classes = actions.model_classes(model)
         d = actions.model_defaults(model)
-        models = [actions.BUNDLED] + [m for m in [self.model] if m != actions.BUNDLED]
+        # the picker offers the bundled model, the one the studio started with and any loaded since
+        seen, models = {str(Path(actions.model_path(None)).resolve())}, [actions.BUNDLED]
+        for m in [self.model, *actions.loaded_models()]:
+            key = str(Path(actions.model_path(m)).resolve())
+            if key not in seen:
+                seen.add(key)
+                models.append(m)
         return {"model": model, "models": models, "classes": classes,
                 "defaults": {k: d[k] for k in ("sampler", "steps", "guidance")},
                 "samplers": list(SAMPLER_NAMES), "finish_modes": list(MODES),
