@@ -128,6 +128,7 @@ def test_generate_job_shows_the_cli_pixels_and_progress(studio, tiny_model):
                                                      "strength": 0.4, "seed": 1})
     job = _wait(port, job)
     assert job["state"] == "done" and len(job["result"]["sprites"]) == 2
+    assert [s["name"] for s in job["result"]["sprites"]] == [res["sprites"][2]["name"]] * 2
     status, body = _json(port, "POST", "/api/inpaint", {"source": src["source"], "region": ""})
     assert status == 400 and "draw the region" in body["error"]
     status, job = _json(port, "POST", "/api/inpaint", {"source": src["source"], "count": 1,

@@ -173,7 +173,7 @@ class Studio:
         i = int(body.get("index", 0))
         if not 0 <= i < len(res.sprites):
             raise UserError(f"no sprite #{i} in that result")
-        sid = self.sources.put(np.array(res.sprites[i]))
+        sid = self.sources.put((np.array(res.sprites[i]), res.names[i]))
         return self._source_payload(sid, res.sprites[i], f"Selected sprite #{i} for editing.")
 
     def upload(self, name: str, data: bytes) -> dict:
@@ -182,7 +182,7 @@ class Studio:
         path = folder / ("upload" + (suffix if SAFE_NAME.match(suffix.lstrip(".") or "x") else ""))
         path.write_bytes(data)
         rgba = actions.check_upload(path, self.root)
-        sid = self.sources.put(rgba)
+        sid = self.sources.put((rgba, _stem(name)))
         shown = Path(name).name[:80] or "the upload"
         return self._source_payload(sid, rgba, f"Uploaded {shown} ({rgba.shape[1]}x"
                                                f"{rgba.shape[0]}).")
@@ -210,7 +210,7 @@ class Studio:
 
     def submit_edit(self, kind: str, body: dict):
         model = body.get("model") or self.model
-        image = self.sources.take(str(body.get("source", "")), "sprite to edit")
+        image, name = self.sources.take(str(body.get("source", "")), "sprite to edit")
         fin = self._finish(body)
         kwargs = dict(count=body.get("count", 4), target_class=body.get("target") or None,
                       seed=body.get("seed", 0), finish=fin, sampler=body.get("sampler"),
@@ -224,9 +224,17 @@ class Studio:
                 res = actions.vary(model, image, float(body.get("strength", 0.5)), **kwargs, **cb)
             else:
                 res = actions.inpaint(model, image, str(body["region"]), **kwargs, **cb)
+            if not kwargs["target_class"]:      # edits keep the source's name (its class)
+                res.names = [name] * len(res.names)
             rid = self.results.put(res)
             return self._result_payload(rid, res, f"{len(res.names)} edits ({kind}).")
         return self.jobs.submit(kind, run)
+
+
+def _stem(filename: str) -> str:
+    """An upload's name as a sprite name: the file's stem, only safe characters."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(filename).stem).strip("-")
+    return stem[:40] or "upload"
 
 
 class Handler(BaseHTTPRequestHandler):
