@@ -262,3 +262,30 @@ def test_old_request_folders_are_removed(tmp_path, monkeypatch):
         (made[-1] / "f.png").write_bytes(b"x")
         os.utime(made[-1], (1000 + i, 1000 + i))     # creation order, whatever the clock says
     assert [d.exists() for d in made] == [False, False, True, True, True]
+
+
+def test_job_queue_runs_in_order_reports_position_and_drops_cancelled_jobs():
+    from ldm_sprites.studio.jobs import JobQueue
+
+    q, gate, ran = JobQueue(), threading.Event(), []
+
+    def blocking(job):
+        gate.wait(30)
+        ran.append("first")
+        return {"message": "first done"}
+
+    first = q.submit("generate", blocking)
+    second = q.submit("generate", lambda job: ran.append("second") or {"message": "ok"})
+    third = q.submit("vary", lambda job: ran.append("third") or {})
+    end = time.monotonic() + 10
+    while first.state != "running" and time.monotonic() < end:
+        time.sleep(0.01)
+    assert q.ahead_of(first) == 0 and q.ahead_of(second) == 1 and q.ahead_of(third) == 2
+    third.cancel()                                   # cancelled while queued: never runs
+    gate.set()
+    while third.state in ("queued", "running") and time.monotonic() < end:
+        time.sleep(0.01)
+    assert ran == ["first", "second"]
+    assert (first.state, first.message) == ("done", "first done")
+    assert (third.state, third.message) == ("cancelled", "Cancelled.")
+    assert first.as_dict()["result"] == {"message": "first done"}
