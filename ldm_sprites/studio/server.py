@@ -108,10 +108,10 @@ class Studio:
         gallery.mkdir()
         downloads = actions.sprite_downloads(res, work / "sprites")
         items = []
-        for i, (sprite, name) in enumerate(zip(res.sprites, res.names)):
+        for i, ((image, caption), name) in enumerate(zip(actions.gallery_items(res), res.names)):
             path = gallery / f"{i:03d}.png"
-            actions.zoom(sprite).save(path)
-            items.append({"name": name, "image": self.url(path),
+            image.save(path)
+            items.append({"name": name, "caption": caption, "image": self.url(path),
                           "png": self.url(downloads[2 * i]), "svg": self.url(downloads[2 * i + 1])})
         out = {"result": rid, "seed": res.seed, "size": int(res.sprites.shape[1]),
                "sprites": items, "message": message}
@@ -178,7 +178,7 @@ class Studio:
     def upload(self, name: str, data: bytes) -> dict:
         folder = self.workdir()
         suffix = Path(name).suffix.lower()
-        path = folder / ("upload" + (suffix if SAFE_NAME.match(suffix.lstrip(".") or "x") else ""))
+        path = folder / ("upload" + (suffix if SAFE_NAME.match(suffix) else ""))
         path.write_bytes(data)
         rgba = actions.check_upload(path, self.root)
         sid = self.sources.put((rgba, _stem(name)))

@@ -132,7 +132,7 @@ function showGallery(target, result, onPick) {
   target.replaceChildren(...result.sprites.map((s, i) => {
     const fig = document.createElement("figure");
     const img = document.createElement("img");
-    img.src = s.image; img.alt = `${s.name} #${i}`; img.title = "click to edit this sprite";
+    img.src = s.image; img.alt = s.caption; img.title = "click to edit this sprite";
     img.addEventListener("click", () => guarded(async () => {
       for (const f of target.children) f.classList.remove("selected");
       fig.classList.add("selected");
@@ -140,7 +140,7 @@ function showGallery(target, result, onPick) {
     }));
     const cap = document.createElement("figcaption");
     const name = document.createElement("span");
-    name.textContent = `${s.name} #${i}`;
+    name.textContent = s.caption;
     cap.append(name, link(s.png, "PNG"), link(s.svg, "SVG"));
     fig.append(img, cap);
     return fig;
