@@ -92,3 +92,28 @@ def test_bench_quality_scores_every_checkpoint_of_a_run(tmp_path, tiny_model, de
         assert r["raw"]["fd"] > 0 and r["finished"]["fd"] > 0
         assert r["finished"]["cleanliness"]["soft_alpha"]["median"] == 0.0  # finishing is on
     assert res["fd_real_halves"] > 0 and png.stat().st_size > 1000
+
+
+def test_bench_denoiser_scores_each_checkpoint_on_the_same_noisy_inputs(tmp_path, tiny_model,
+                                                                       demo_dir):
+    """bench_denoiser: one row per checkpoint, the error growing with the noise level, the same
+    numbers on a second run (fixed sprites and noise), and a checkpoint folder accepted alone."""
+    import json
+
+    from benchmarks.bench_denoiser import evenly_spaced, main
+
+    assert evenly_spaced(493, 96) == list(range(0, 480, 5))
+    assert evenly_spaced(10, 96) == list(range(10))
+    out = tmp_path / "d.json"
+    args = ["--data", str(demo_dir), "--run", f"px={tiny_model}", "--num", "8",
+            "--t", "50,500,950", "--json", str(out)]
+    res = main(args)
+    rows = res["runs"]["px"]
+    assert [r["step"] for r in rows] == [3, 6] and res["num"] == 8
+    for r in rows:
+        e = [r["rmse"][t] for t in ("50", "500", "950")]
+        assert 0 < e[0] < e[1] < e[2]
+    assert main(args)["runs"] == json.loads(out.read_text())["runs"]
+    last = sorted((tiny_model / "checkpoints").glob("step-*"))[-1]
+    one = main(["--data", str(demo_dir), "--run", f"one={last}", "--num", "8", "--t", "50,500,950"])
+    assert one["runs"]["one"][0]["rmse"] == rows[-1]["rmse"]
