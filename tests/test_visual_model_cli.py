@@ -93,9 +93,20 @@ def test_eval_end_to_end(run, tmp_path):
     assert set(r["cleanliness"]) == {"generated", "real"}
     assert r["cleanliness"]["real"]["soft_alpha"]["median"] == 0  # demo sprites: hard alpha
     assert "vs real-vs-real floor" in res.output and "visible colours" in res.output
+    assert f"KID {r['kid_mean']:.5f} ± " in res.output  # 12 of 24 real: the subsets differ
     assert sum(c["generated"] for c in r["per_class"].values()) == 12
     assert all(c["generated"] == 2 for c in r["per_class"].values())  # balanced like the data
     assert 0 <= r["memorization"]["copy_share"] <= 1
     assert (tmp_path / "eval-neighbours.png").is_file()
     assert CliRunner().invoke(cli, args).exit_code == 0
     assert out.read_bytes() == first
+
+
+def test_kid_text_shows_a_spread_only_when_subsets_can_differ():
+    from ldm_sprites.cli.eval_cmd import kid_text
+
+    r = {"kid_mean": 0.2, "kid_std": 0.0, "kid_subset_size": 493, "num_generated": 493,
+         "num_real": 493}
+    assert kid_text(r) == "KID 0.20000 (whole sets: no subset spread)"
+    assert kid_text({**r, "kid_std": 0.01, "kid_subset_size": 192,
+                     "num_generated": 192}) == "KID 0.20000 ± 0.01000"

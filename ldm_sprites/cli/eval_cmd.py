@@ -101,5 +101,13 @@ def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, l
     clean = result["cleanliness"]
     click.echo(format_table({f"generated ({result['num_generated']})": clean["generated"],
                              f"real ({result['num_real']})": clean["real"]}))
-    click.echo(f"{summary_line(result)}, KID {result['kid_mean']:.5f} ± {result['kid_std']:.5f}; "
+    click.echo(f"{summary_line(result)}, {kid_text(result)}; "
                f"copies {m['copies']}/{result['num_generated']} -> {out}, {png}")
+
+
+def kid_text(result: dict) -> str:
+    """KID with its spread over subsets — none when a subset is the whole of both sets (every
+    subset is then the same pair, and a "± 0" would read as a precise number)."""
+    text = f"KID {result['kid_mean']:.5f}"
+    whole = result["kid_subset_size"] >= max(result["num_generated"], result["num_real"])
+    return text + (" (whole sets: no subset spread)" if whole else f" ± {result['kid_std']:.5f}")
