@@ -35,13 +35,14 @@ def evenly_spaced(n: int, num: int) -> list[int]:
 def x0_errors(pipe, x0: torch.Tensor, timesteps, seed: int = 0) -> dict[int, float]:
     """RMSE of the model's x̂₀ on ``x0`` (model space) noised to each t; the same noise for every
     model given the same seed, so checkpoints compare on identical inputs."""
+    from ldm_sprites.diffusion.editing import noise_to
+
     g = torch.Generator().manual_seed(seed)
     labels = torch.full((len(x0),), pipe.null_label)
     denoise = pipe.denoiser(labels, pipe.sampling_options())
     out = {}
     for t in timesteps:
-        x_t = pipe.schedule.q_sample(x0, torch.full((len(x0),), int(t)),
-                                     torch.randn(x0.shape, generator=g).to(x0))
+        x_t = noise_to(pipe.schedule, x0, int(t), g)
         out[int(t)] = float((denoise(x_t, int(t)) - x0).pow(2).mean().sqrt())
     return out
 
