@@ -54,6 +54,19 @@ def test_kid_is_unbiased_on_identical_distributions():
     assert abs(same) < 0.1 * shifted
 
 
+def test_kid_of_two_whole_sets_is_one_estimate_equal_to_any_subset_draw():
+    """A subset as large as both sets is always the same pair: the value the subsets would all
+    give (the estimate does not depend on the order of the samples), and no spread."""
+    from ldm_sprites.evaluation.metrics import mmd2_unbiased
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(50, 8)), rng.normal(0.2, 1.0, size=(50, 8))
+    mean, std = kid(a, b, subsets=10, subset_size=1000)
+    shuffled = mmd2_unbiased(a[rng.permutation(50)], b[rng.permutation(50)])
+    assert std == 0.0 and mean == pytest.approx(shuffled, rel=1e-9) and mean > 0
+    assert kid(a, b[:49], subsets=10, subset_size=1000)[1] > 0  # real subsets of a: a spread
+
+
 def test_kid_needs_two_samples(feats):
     with pytest.raises(UserError):
         kid(feats[:1], feats)

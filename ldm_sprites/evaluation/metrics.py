@@ -104,6 +104,9 @@ def kid(f1: np.ndarray, f2: np.ndarray, subsets: int = 100, subset_size: int = 1
         from ldm_sprites.errors import UserError
 
         raise UserError("KID needs at least 2 samples in each set; raise --num")
+    if m == len(f1) == len(f2):
+        # every "subset" would be the same pair of whole sets: one estimate, no spread
+        return float(mmd2_unbiased(f1, f2)), 0.0
     rng = np.random.default_rng(seed)
     vals = [mmd2_unbiased(f1[rng.choice(len(f1), m, replace=False)],
                           f2[rng.choice(len(f2), m, replace=False)]) for _ in range(subsets)]
