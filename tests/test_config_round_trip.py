@@ -70,15 +70,18 @@ def test_an_autoencoder_config_round_trips_through_config_json():
 
 
 def test_old_model_directories_read_back_as_typed_configs():
-    """The bundled model predates the resolved model section (no preset key) and its AE predates
-    ``label_column`` in the AE's data section (and ``norm``, ``latent_noise``): both read back."""
+    """The bundled model predates the resolved model section (no preset key, no ``mlp_conv``) and
+    its AE predates ``label_column`` in the AE's data section (and ``norm``, ``latent_noise``):
+    both read back."""
     from ldm_sprites.modeldir import load_model_dir
 
     md = load_model_dir(bundled_model_dir(), expect_kind="diffusion")
     cfg = from_saved(DiffusionConfig, md.config)
     m = md.config["model"]
     resolved = cfg.model.resolved(m["input_size"], m["in_channels"], m["num_classes"])
-    assert {k: v for k, v in asdict(resolved).items() if k != "preset"} == m
+    typed = {k: v for k, v in asdict(resolved).items() if k != "preset"}
+    assert {k: typed[k] for k in m} == m
+    assert typed["mlp_conv"] is False      # a key the old directory lacks (mlp_conv): default
     assert cfg.data.spec() == DataSpec.from_config(md.config["data"])
     assert cfg.sample.guidance_interval == (0.3, 5.0)
 

@@ -57,3 +57,29 @@ def test_bad_geometry_is_rejected():
         DiT(DiTConfig(input_size=10, patch_size=4))
     with pytest.raises(ValueError, match="preset"):
         build_dit("huge")
+
+
+def test_mlp_conv_starts_as_the_plain_mlp_and_mixes_neighbours_once_trained():
+    kw = dict(input_size=8, in_channels=4, patch_size=2, num_classes=2)
+    plain, conv = build_dit("nano", **kw), build_dit("nano", mlp_conv=True, **kw)
+    for p in plain.parameters():  # leave adaLN-Zero so the blocks do something
+        torch.nn.init.normal_(p, std=0.05)
+    # The same weights under the conv MLP's names (fc1, fc2 for the Sequential's 0, 2).
+    renamed = {k.replace(".mlp.0.", ".mlp.fc1.").replace(".mlp.2.", ".mlp.fc2.")
+               if k.startswith("blocks.") else k: v
+               for k, v in plain.state_dict().items()}
+    missing, unexpected = conv.load_state_dict(renamed, strict=False)
+    assert not unexpected and missing and all("dwconv" in k for k in missing)
+    x, t, y = torch.randn(2, 4, 8, 8), torch.tensor([3, 700]), torch.tensor([0, 1])
+    torch.testing.assert_close(conv(x, t, y), plain(x, t, y))  # zero-initialised conv
+    # Once the conv has weights, a change in one token reaches its grid neighbours in the
+    # first block's MLP, which the plain MLP (token-wise) never does.
+    block = conv.blocks[0]
+    torch.nn.init.normal_(block.mlp.dwconv.weight, std=0.1)
+    h = torch.zeros(1, conv.grid ** 2, conv.config.hidden_size)
+    h2 = h.clone()
+    h2[0, 0] += 1.0                           # token (0, 0) of the 4x4 grid
+    diff = (block.mlp(h2) - block.mlp(h)).abs().sum(-1)[0].reshape(4, 4)
+    assert diff[0, 1] > 0 and diff[1, 1] > 0  # neighbours see it
+    assert diff[2, 2] == 0 and diff[0, 3] == 0  # tokens two or more cells away do not
+    assert conv.flops_per_image() > plain.flops_per_image()

@@ -25,6 +25,7 @@ class ModelSection:
     depth: int | None = None
     num_heads: int | None = None
     mlp_ratio: float = 4.0
+    mlp_conv: bool = False           # depthwise 3x3 conv over the token grid in every MLP
     class_dropout: float = 0.1       # label dropout for classifier-free guidance
     # Decided by training (the data, the autoencoder, the classes found); a saved config.json
     # carries them. A value in a config file is replaced.
