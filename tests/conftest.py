@@ -16,6 +16,24 @@ TINY_TRAIN = ["--preset", "nano", "--size", "16", "--batch-size", "8", "--sample
               "--label-column", "type"]
 
 
+def train_then_resume(config_text: str, demo_dir: Path, tmp_path: Path) -> Path:
+    """Train a nano pixel model with this YAML for 2 steps, then resume it to 4 through the CLI
+    (the round trip every new training option must survive); returns the run directory."""
+    from click.testing import CliRunner
+
+    from ldm_sprites.cli import cli
+
+    cfg = tmp_path / "option.yaml"
+    cfg.write_text(config_text)
+    run = tmp_path / "run"
+    args = ["train-diffusion", "--config", str(cfg), "--data", str(demo_dir), "--out", str(run),
+            "--checkpoint-every", "2", *TINY_TRAIN]
+    for more in (["--steps", "2"], ["--steps", "4", "--resume"]):
+        res = CliRunner().invoke(cli, [*args, *more])
+        assert res.exit_code == 0, res.output
+    return run
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     from ldm_sprites.demo_art import write_demo_set

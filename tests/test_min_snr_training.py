@@ -6,21 +6,14 @@ import json
 
 from click.testing import CliRunner
 
-from conftest import TINY_TRAIN
+from conftest import TINY_TRAIN, train_then_resume
 from ldm_sprites.cli import cli
 from ldm_sprites.modeldir import load_model_dir
 
 
 def test_min_snr_trains_resumes_and_samples(demo_dir, tmp_path):
-    cfg = tmp_path / "snr.yaml"
-    cfg.write_text("diffusion:\n  min_snr_gamma: 5.0\n  prediction: v\n")
-    run = tmp_path / "run"
-    args = ["train-diffusion", "--config", str(cfg), "--data", str(demo_dir), "--out", str(run),
-            "--checkpoint-every", "2", *TINY_TRAIN]
-    res = CliRunner().invoke(cli, [*args, "--steps", "2"])
-    assert res.exit_code == 0, res.output
-    res = CliRunner().invoke(cli, [*args, "--steps", "4", "--resume"])
-    assert res.exit_code == 0, res.output
+    run = train_then_resume("diffusion:\n  min_snr_gamma: 5.0\n  prediction: v\n",
+                            demo_dir, tmp_path)
     md = load_model_dir(run)
     assert md.config["step"] == 4
     assert md.config["diffusion"]["min_snr_gamma"] == 5.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from conftest import TINY_TRAIN
+from conftest import train_then_resume
 from ldm_sprites.cli import cli
 from ldm_sprites.api import load_pipeline
 from ldm_sprites.diffusion.dit import ConvMLP
@@ -14,15 +14,8 @@ from ldm_sprites.modeldir import load_model_dir
 
 
 def test_mlp_conv_trains_resumes_samples_and_exports(demo_dir, tmp_path):
-    cfg = tmp_path / "conv.yaml"
-    cfg.write_text("model:\n  mlp_conv: true\ndiffusion:\n  prediction: v\n")
-    run = tmp_path / "run"
-    args = ["train-diffusion", "--config", str(cfg), "--data", str(demo_dir), "--out", str(run),
-            "--checkpoint-every", "2", *TINY_TRAIN]
-    res = CliRunner().invoke(cli, [*args, "--steps", "2"])
-    assert res.exit_code == 0, res.output
-    res = CliRunner().invoke(cli, [*args, "--steps", "4", "--resume"])
-    assert res.exit_code == 0, res.output
+    run = train_then_resume("model:\n  mlp_conv: true\ndiffusion:\n  prediction: v\n",
+                            demo_dir, tmp_path)
     md = load_model_dir(run)
     assert md.config["step"] == 4 and md.config["model"]["mlp_conv"] is True
     blocks = load_pipeline(run).model.blocks
