@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from benchmarks.bench_convergence import HeldOut, time_to_reach, train_for
@@ -92,6 +93,28 @@ def test_bench_quality_scores_every_checkpoint_of_a_run(tmp_path, tiny_model, de
         assert r["raw"]["fd"] > 0 and r["finished"]["fd"] > 0
         assert r["finished"]["cleanliness"]["soft_alpha"]["median"] == 0.0  # finishing is on
     assert res["fd_real_halves"] > 0 and png.stat().st_size > 1000
+    assert 0 <= rows[0]["raw"]["class_agreement"] <= 1 and res["data_class_agreement"] > 0
+
+
+def test_bench_quality_guides_a_run_with_an_early_checkpoint(tmp_path, tiny_model, demo_dir):
+    """--guide NAME=DIR with --autoguidance samples differently from the run alone, --autoguidance
+    without a guide is the one-line error of the CLI."""
+    import json
+
+    from benchmarks.bench_quality import main
+    from ldm_sprites.errors import UserError
+
+    early = sorted((tiny_model / "checkpoints").glob("step-*"))[0]
+    common = ["--data", str(demo_dir), "--label-column", "type", "--run", f"px={tiny_model}",
+              "--num", "6", "--every", "2", "--guidance", "1"]
+    fds = []
+    for extra in ([], ["--guide", f"px={early}", "--autoguidance", "3"]):
+        out = tmp_path / f"q{len(extra)}.json"
+        main([*common, *extra, "--json", str(out)])
+        fds.append(json.loads(out.read_text())["runs"]["px"][0]["raw"]["fd"])
+    assert fds[0] != fds[1]
+    with pytest.raises(UserError, match="needs a model with a guide"):
+        main([*common, "--autoguidance", "3"])
 
 
 def test_bench_denoiser_scores_each_checkpoint_on_the_same_noisy_inputs(tmp_path, tiny_model,

@@ -117,3 +117,13 @@ def test_inception_offline_fails_with_a_clear_message(tmp_path, monkeypatch):
         assert "--features efficientnet" in msg and str(ckpt_dir) in msg
         return
     pytest.skip("Inception-v3 weights could be downloaded (machine is online)")
+
+
+def test_class_agreement_counts_samples_nearest_their_class_mean():
+    from ldm_sprites.evaluation.metrics import class_agreement
+
+    real = np.array([[0.0, 0], [0, 1], [10, 0], [10, 1]])
+    real_labels = [3, 3, 7, 7]              # class ids need not start at 0
+    fake = np.array([[1.0, 0], [9, 0], [0, 5], [11, 2]])
+    assert class_agreement(fake, [3, 7, 7, 7], real, real_labels) == 0.75
+    assert class_agreement(real, real_labels, real, real_labels) == 1.0

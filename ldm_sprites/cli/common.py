@@ -19,6 +19,10 @@ spacing_option = click.option(
     "--spacing", type=click.Choice(SPACINGS), default=None,
     help="Timestep spacing: uniform in t, karras (σ^(1/7)) or logsnr (uniform in log α/σ); "
          "the last two suit few steps. Default: the model's (uniform).")
+autoguidance_option = click.option(
+    "--autoguidance", type=float, default=None, metavar="W",
+    help="Autoguidance: guide + W*(model - guide) with the less-trained guide the model carries "
+         "(1 = off). Default: the model's, for models with a guide.")
 device_option = click.option(
     "--device", default=None, metavar="DEVICE",
     help="cpu or cuda (default: cuda when available, else cpu).")

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from ldm_sprites.cli.common import device_option, sampler_option, spacing_option, split_names
+from ldm_sprites.cli.common import (autoguidance_option, device_option, sampler_option,
+                                    spacing_option, split_names)
 from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 
@@ -34,6 +35,7 @@ def edit_options(fn):
         click.option("--eta", type=float, default=None, help="DDIM noise (0 = deterministic)."),
         click.option("--guidance-interval", default=None, metavar="LO,HI",
                      help="Guide only where sigma is in (LO, HI]; 'all' = every step."),
+        autoguidance_option,
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True),
         click.option("--keep-palette", is_flag=True,
@@ -76,7 +78,7 @@ class _Job:
         if self.classes:
             self.pipe.class_ids(self.classes)  # unknown class: fail now
         self.sampling = {k: kw[k] for k in ("sampler", "steps", "guidance", "eta",
-                                            "guidance_interval", "spacing")}
+                                            "guidance_interval", "spacing", "autoguidance")}
         self.opts = self.pipe.sampling_options(**self.sampling)
         self.recorder = None
 

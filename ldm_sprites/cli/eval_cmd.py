@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from ldm_sprites.cli.common import device_option, sampler_option, spacing_option
+from ldm_sprites.cli.common import (autoguidance_option, device_option, sampler_option,
+                                    spacing_option)
 from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 
@@ -37,6 +38,7 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 @spacing_option
 @click.option("--steps", type=click.IntRange(1, 10000), default=None)
 @click.option("--guidance", type=float, default=None)
+@autoguidance_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True)
 @click.option("--copy-percentile", type=click.FloatRange(0, 100), default=1.0, show_default=True,
@@ -55,7 +57,7 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 @device_option
 def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, label_column,
              sampler, spacing, steps,
-             guidance, seed, batch_size, copy_percentile, kid_subsets, kid_subset_size, weights,
+             guidance, autoguidance, seed, batch_size, copy_percentile, kid_subsets, kid_subset_size, weights,
              ae_dir, cache_dir, samples_dir, device, **finish_flags):
     """Compare generated sprites with real ones: FD, KID, copies of training sprites."""
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
@@ -77,9 +79,9 @@ def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, l
     data = load_sprite_data(data_dir, spec, cache_dir=cache_dir)
     # Only what the user set: eval scores the sprites `generate` draws with the same options.
     sample_kw = {"sampler": sampler, "steps": steps, "guidance": guidance, "spacing": spacing,
-                 "batch_size": batch_size, "finish": to_finish_options(finish_flags)}
+                 "autoguidance": autoguidance, "batch_size": batch_size, "finish": to_finish_options(finish_flags)}
     used = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance,
-                                 spacing=spacing).as_dict()
+                                 spacing=spacing, autoguidance=autoguidance).as_dict()
     result, fake, real, mem = evaluate(pipe, data, extractor, num=num, balance=balance,
                                        sample_kw=sample_kw, seed=seed, percentile=copy_percentile,
                                        kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,

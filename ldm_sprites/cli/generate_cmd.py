@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from ldm_sprites.cli.common import device_option, sampler_option, spacing_option, split_names
+from ldm_sprites.cli.common import (autoguidance_option, device_option, sampler_option,
+                                    spacing_option, split_names)
 from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 
@@ -29,6 +30,7 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 @click.option("--guidance-interval", default=None, metavar="LO,HI",
               help="Guide only where sigma=sqrt((1-abar)/abar) is in (LO, HI] (e.g. 0.3,5); "
                    "'all' guides every step. Default: the model's.")
+@autoguidance_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True)
 @click.option("--out", "out_png", type=click.Path(dir_okay=False), default=None,
@@ -51,7 +53,7 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 @finish_options()
 @device_option
 def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta, init_noise,
-             guidance_interval, seed,
+             guidance_interval, autoguidance, seed,
              batch_size, out_png, out_dir, scale, export_dir, gif_path, ae_dir, weights, compile_,
              device, **finish_flags):
     """Generate sprites by class name (finished in the model's palette unless --finish none)."""
@@ -76,7 +78,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
     labels, label_names = pipe.spread_labels(split_names(class_names), num)
     # Only what the user set; the pipeline fills the rest from the model's saved defaults.
     user = dict(sampler=sampler, steps=steps, guidance=guidance, eta=eta, init_noise=init_noise,
-                guidance_interval=guidance_interval, spacing=spacing)
+                guidance_interval=guidance_interval, spacing=spacing, autoguidance=autoguidance)
     opts = pipe.sampling_options(**user)
     callback = None
     if gif_path:
@@ -109,6 +111,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
         atomic_write_json(Path(out_dir) / "sprites.json", {
             "model": str(Path(model_dir or bundled_model_dir())), "sampler": opts.sampler,
             "steps": opts.steps, "spacing": opts.spacing, "guidance": opts.guidance,
+            "autoguidance": opts.autoguidance,
             "finish": finish.to_json(),
             "sprites": records})
         written.append(f"{out_dir}/ ({num} PNGs)")

@@ -10,7 +10,8 @@ from ldm_sprites.cli.common import device_option
 @click.command("export-onnx", short_help="Export a model's denoiser (and decoder) to ONNX.")
 @click.argument("model_dir", required=False, type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for denoiser.onnx, decoder.onnx (latent models) and model.json.")
+              help="Folder for denoiser.onnx, decoder.onnx (latent models), guide.onnx (models "
+                   "with an autoguidance guide) and model.json.")
 @click.option("--weights", type=click.Choice(["ema", "model"]), default="ema", show_default=True)
 @click.option("--opset", type=click.IntRange(14, 23), default=17, show_default=True)
 @click.option("--check/--no-check", default=True, show_default=True,

@@ -58,6 +58,11 @@ class DiffusionSection:
     # > 0: Min-SNR-γ loss weighting (5 in the paper); 0 = plain MSE
     min_snr_gamma: float = bounded(0.0, ge=0, name="diffusion.min_snr_gamma",
                                    hint="(0 = plain MSE, 5 = the Min-SNR paper's value)")
+    # > 0: the EMA weights at the first checkpoint at or after this step are kept in every later
+    # checkpoint as guide.safetensors, the "bad version" that autoguidance (sample.autoguidance)
+    # guides the finished model with; 0 = no guide. Pick a checkpoint step (checkpoint_every).
+    guide_step: int = bounded(0, ge=0, name="diffusion.guide_step",
+                              hint="(0 = no guide; e.g. a twelfth of the run's steps)")
 
 
 @dataclass
@@ -103,6 +108,15 @@ class SampleSection:
     vary_sampler: str = choice("dpmpp", *SAMPLER_NAMES)
     vary_steps: int = 25
     vary_spacing: str = choice("uniform", *SPACINGS)
+    # Autoguidance weight (GuidedDenoiser) for models with a guide (diffusion.guide_step,
+    # `bundle --guide`); 1 = off. 3 with guidance_with_guide 1.5: pokemon-sprites FD 145 / demo
+    # model 150 against 182 / 175 with classifier-free guidance 3 alone, at the same class
+    # agreement on the demo set; weight 4 over-sharpens (FD 160), 5 breaks (240).
+    autoguidance: float = bounded(3.0, ge=1, name="sample.autoguidance", hint="(1 = off)")
+    # Classifier-free guidance scale while autoguidance is on: the two multiply, and 3 on top of
+    # autoguidance 3 took the demo model's FD from 150 to 252 (docs/benchmarks.md, stop 26).
+    guidance_with_guide: float = bounded(1.5, ge=0, name="sample.guidance_with_guide",
+                                         hint="(1 = no classifier-free guidance)")
 
     @property
     def guidance_interval(self) -> tuple[float, float] | None:

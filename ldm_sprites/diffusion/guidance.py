@@ -1,10 +1,13 @@
-"""Turn a raw DiT into the denoiser samplers call: classifier-free guidance + x̂_0 conversion."""
+"""Turn a raw DiT into the denoiser samplers call: classifier-free guidance, autoguidance and the
+x̂_0 conversion."""
 
 from __future__ import annotations
 
 import torch
 
 from ldm_sprites.diffusion.schedule import NoiseSchedule
+
+GUIDE_FILE = "guide.safetensors"   # a model directory's guide weights (config key "guide")
 
 
 class GuidedDenoiser:
@@ -19,12 +22,24 @@ class GuidedDenoiser:
     in (σ_lo, σ_hi] (Kynkäänniemi et al. 2024, "guidance in a limited interval"): at very high
     noise guidance mostly reduces diversity, at low noise it barely changes the sample, and
     skipping it there also skips the unconditional forward pass. ``None`` guides every step.
+
+    Autoguidance (Karras et al. 2024, "Guiding a diffusion model with a bad version of itself"):
+    with a ``guide`` — the same network less trained (an early EMA snapshot of the run, kept by
+    ``diffusion.guide_step``) — and a weight ``autoguidance`` = w > 1, the output is
+    ``guide + w · (model − guide)``, each of the two classifier-free guided as above. Where the
+    guide errs the same way as the model (what both have not learned yet: patchy colour areas,
+    stray pixels) the difference cancels it; where the model has learned more, w amplifies it.
+    Unlike classifier-free guidance it sharpens without narrowing the samples towards a few
+    class stereotypes. Costs one more forward pass of the guide per step.
     """
 
     def __init__(self, model, schedule: NoiseSchedule, labels: torch.Tensor, null_label: int,
                  guidance: float = 1.0, prediction: str = "eps", clip_x0: float | None = None,
-                 interval: tuple[float, float] | None = None):
+                 interval: tuple[float, float] | None = None, guide=None,
+                 autoguidance: float = 1.0):
         self.model = model
+        self.guide = guide
+        self.autoguidance = float(autoguidance) if guide is not None else 1.0
         self.schedule = schedule
         self.labels = labels
         self.null = torch.full_like(labels, null_label)
@@ -43,11 +58,19 @@ class GuidedDenoiser:
 
     def model_output(self, x: torch.Tensor, t: torch.Tensor, g: float | None = None) -> torch.Tensor:
         g = self.guidance if g is None else g
+        out = self._cfg(self.model, x, t, g)
+        if self.autoguidance == 1.0:
+            return out
+        bad = self._cfg(self.guide, x, t, g)
+        return bad + self.autoguidance * (out - bad)
+
+    def _cfg(self, model, x: torch.Tensor, t: torch.Tensor, g: float) -> torch.Tensor:
+        """``model``'s output at classifier-free guidance scale ``g``."""
         if g == 1.0:
-            return self.model(x, t, self.labels)
+            return model(x, t, self.labels)
         if g == 0.0:
-            return self.model(x, t, self.null)
-        out = self.model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([self.labels, self.null]))
+            return model(x, t, self.null)
+        out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([self.labels, self.null]))
         cond, uncond = out.chunk(2)
         return uncond + g * (cond - uncond)
 

@@ -6,6 +6,9 @@
   out = ε̂ or v̂ (``prediction``); y = ``null_label`` is the unconditional half of guidance;
 * ``decoder.onnx`` (latent models): scaled latents ``z (N,c,h,w)`` -> pixels (N,C,H,W) in model
   space (premultiplied RGBA in [-1, 1]; clamp before use);
+* ``guide.onnx`` (models with an autoguidance guide): the guide DiT, same inputs and output;
+  sample with ``guide + w · (denoiser − guide)``, each classifier-free guided, w = model.json's
+  ``autoguidance``;
 * ``model.json``: classes, null label, prediction, x̂_0 clip, ᾱ_t for every timestep, the saved
   sampling defaults and the shapes: everything a sampler written in another language needs.
 
@@ -26,7 +29,7 @@ import torch
 from ldm_sprites.errors import UserError
 
 OPSET = 17
-DENOISER, DECODER, META = "denoiser.onnx", "decoder.onnx", "model.json"
+DENOISER, DECODER, GUIDE, META = "denoiser.onnx", "decoder.onnx", "guide.onnx", "model.json"
 
 
 def require_onnx(runtime: bool = False) -> None:
@@ -75,6 +78,10 @@ def export_onnx(pipe, out: str | Path, opset: int = OPSET) -> dict:
     with torch.no_grad():
         _export(model, (x, t, y), out / DENOISER, ["x", "t", "y", "out"], opset)
         files = [DENOISER]
+        if pipe.guide is not None:
+            _export(pipe.guide.float().eval().cpu(), (x, t, y), out / GUIDE, ["x", "t", "y", "out"],
+                    opset)
+            files.append(GUIDE)
         if pipe.autoencoder is not None:
             _export(_Decoder(pipe.autoencoder).eval().cpu(), (x,), out / DECODER,
                     ["z", "pixels"], opset)
@@ -89,6 +96,7 @@ def export_onnx(pipe, out: str | Path, opset: int = OPSET) -> dict:
         "schedule": {"kind": pipe.schedule.kind, "timesteps": pipe.schedule.T,
                      "alphas_cumprod": [float(a) for a in pipe.schedule.alphas_cumprod64]},
         "sample": dict(pipe.defaults),
+        "autoguidance": pipe.sampling_options().autoguidance,   # 1: no guide.onnx to use
         "pixels": "premultiplied RGBA (or RGB) in [-1, 1]: clamp, then (v + 1) * 127.5",
     }
     (out / META).write_text(json.dumps(meta, indent=1))
@@ -136,6 +144,8 @@ def use_onnx_runtime(pipe, onnx_dir: str | Path, threads: int | None = None):
     require_onnx(runtime=True)
     onnx_dir = Path(onnx_dir)
     pipe.model = OnnxDenoiser(onnx_dir / DENOISER, pipe.model.config, threads)
+    if pipe.guide is not None:
+        pipe.guide = OnnxDenoiser(onnx_dir / GUIDE, pipe.guide.config, threads)
     if pipe.autoencoder is not None:
         pipe.autoencoder = OnnxDecoder(onnx_dir / DECODER, threads)
     return pipe
@@ -155,6 +165,10 @@ def max_difference(pipe, onnx_dir: str | Path, batch: int = 4, seed: int = 0) ->
     model = pipe.model.float().cpu()
     out = {"denoiser": float((OnnxDenoiser(onnx_dir / DENOISER, model.config)(x, t, y)
                               - model(x, t, y)).abs().max())}
+    if pipe.guide is not None:
+        guide = pipe.guide.float().cpu()
+        out["guide"] = float((OnnxDenoiser(onnx_dir / GUIDE, guide.config)(x, t, y)
+                              - guide(x, t, y)).abs().max())
     if pipe.autoencoder is not None:
         out["decoder"] = float((OnnxDecoder(onnx_dir / DECODER).decode(x)
                                 - pipe.autoencoder.decode(x)).abs().max())

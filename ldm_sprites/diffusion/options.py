@@ -30,6 +30,7 @@ class SamplingOptions:
     init_noise: str
     guidance_interval: tuple[float, float] | None  # None: guide every step
     spacing: str = "uniform"
+    autoguidance: float = 1.0  # weight of the model over its guide (GuidedDenoiser); 1 = off
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -75,6 +76,7 @@ def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None 
                      steps: int | None = None, guidance: float | None = None,
                      eta: float | None = None, init_noise: str | None = None,
                      guidance_interval=None, spacing: str | None = None,
+                     autoguidance: float | None = None, has_guide: bool = False,
                      transfer: bool = False, sdedit: bool = False) -> SamplingOptions:
     """User options (``None`` = not set) over the model's saved defaults.
 
@@ -86,6 +88,11 @@ def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None 
     Steps and spacing: the model's step count and spacing belong to the model's sampler; another
     sampler gets its own natural default (all T steps for ancestral DDPM, the baseline; 25 for
     the ODE solvers; uniform spacing).
+
+    Autoguidance needs a guide in the model directory (``has_guide``): the model's saved weight
+    applies only where there is one (and not to class transfer), a weight the user asks for
+    without one is an error. While it is on, the default classifier-free guidance scale is the
+    model's ``guidance_with_guide`` instead of ``guidance``: the two multiply.
     """
     d = saved_defaults(saved)
     if sdedit and sampler is None and steps is None and spacing is None:
@@ -99,7 +106,13 @@ def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None 
         raise UserError(f"--steps {steps} must be >= 1")
     if smp == "ddpm":
         steps = min(steps, timesteps)
-    default_guidance = d.transfer_guidance if transfer else d.guidance
+    # Class transfer's strong guidance and autoguidance compound, so transfer leaves the guide
+    # out unless asked; with the guide in use, classifier-free guidance defaults lower.
+    ag = resolve_autoguidance(1.0 if transfer else d.autoguidance, autoguidance, has_guide)
+    if transfer:
+        default_guidance = d.transfer_guidance
+    else:
+        default_guidance = d.guidance_with_guide if ag != 1 else d.guidance
     g = default_guidance if guidance is None else float(guidance)
     if g < 0:
         raise UserError(f"--guidance {g:g} must be >= 0 (1 = no guidance)")
@@ -116,4 +129,19 @@ def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None 
         interval = None
     return SamplingOptions(sampler=smp, steps=int(steps), guidance=g,
                            eta=d.eta if eta is None else float(eta), init_noise=init,
-                           guidance_interval=interval, spacing=spacing)
+                           guidance_interval=interval, spacing=spacing, autoguidance=ag)
+
+
+def resolve_autoguidance(saved: float, user: float | None, has_guide: bool) -> float:
+    """The autoguidance weight: the user's (None = not set) over the model's saved one; off (1)
+    for a model without a guide unless the user asked for it, which is then an error."""
+    w = float(saved) if user is None else float(user)
+    if w < 1:
+        raise UserError(f"--autoguidance {w:g} must be >= 1 (1 = off)")
+    if w != 1 and not has_guide:
+        if user is None:
+            return 1.0
+        raise UserError(f"--autoguidance {w:g} needs a model with a guide (guide.safetensors): "
+                        "train it with diffusion.guide_step set, or add one with "
+                        "`ldmsprites bundle RUN OUT --guide EARLY_CHECKPOINT`; or leave it out")
+    return w

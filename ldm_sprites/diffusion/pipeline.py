@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from ldm_sprites.data.spec import DataSpec
 from ldm_sprites.diffusion.dit import DiT, build_dit
-from ldm_sprites.diffusion.guidance import GuidedDenoiser
+from ldm_sprites.diffusion.guidance import GUIDE_FILE, GuidedDenoiser
 from ldm_sprites.diffusion.options import SamplingOptions, resolve_sampling
 from ldm_sprites.diffusion.samplers import SAMPLERS
 from ldm_sprites.diffusion.schedule import NoiseSchedule
@@ -42,6 +42,19 @@ def class_ids(names: list[str], classes: list[str]) -> list[int]:
             raise UserError(f"unknown class '{name}'.{hint} Valid classes: {', '.join(classes)}")
         ids.append(lookup[key])
     return ids
+
+
+def load_guide(md, device) -> DiT | None:
+    """The guide DiT a model directory carries for autoguidance (config ``guide`` +
+    ``guide.safetensors``), or None."""
+    info = md.config.get("guide")
+    if not info or not (md.path / GUIDE_FILE).is_file():
+        return None
+    try:
+        guide = build_dit(**info["model"])
+    except (KeyError, TypeError) as exc:
+        raise UserError(f"{md.path}/config.json has no valid guide section ({exc})") from None
+    return md.load_into(guide, "guide").eval().requires_grad_(False).to(device)
 
 
 def has_cxx_compiler() -> bool:
@@ -83,6 +96,7 @@ class DiffusionPipeline:
     defaults: dict = field(default_factory=dict)
     palette: object | None = None         # finish.PaletteInfo saved with the model (None: older)
     compiled: object | None = None        # torch.compile'd self.model after compile(); same weights
+    guide: DiT | None = None              # autoguidance's less-trained DiT (guide.safetensors)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | None = None, weights: str = "ema",
@@ -103,7 +117,8 @@ class DiffusionPipeline:
         from ldm_sprites.finish import from_model_dir
 
         return cls(model, schedule, diff.get("prediction", "eps"), md.classes, md.config, dev,
-                   autoencoder, md.config.get("sample", {}), from_model_dir(md.path))
+                   autoencoder, md.config.get("sample", {}), from_model_dir(md.path),
+                   guide=load_guide(md, dev))
 
     def compile(self) -> "DiffusionPipeline":
         """Sample through ``torch.compile`` (inductor) from now on. On CPU the default latent
@@ -120,8 +135,9 @@ class DiffusionPipeline:
     def save_pretrained(self, path: str | Path) -> Path:
         """Write a self-contained model directory that ``from_pretrained`` loads back into this
         pipeline: config (with the sampling defaults it holds), classes, the DiT weights it holds
-        (as the EMA weights, which load by default), its palette and, in latent mode, its
-        autoencoder inside as ``ae/`` (recorded by relative path and content hash)."""
+        (as the EMA weights, which load by default), its autoguidance guide, its palette and, in
+        latent mode, its autoencoder inside as ``ae/`` (recorded by relative path and content
+        hash)."""
         import shutil
 
         from ldm_sprites.finish.palette import palette_files_for
@@ -132,6 +148,10 @@ class DiffusionPipeline:
         config["sample"] = dict(self.defaults)
         files = palette_files_for(self.palette) if self.palette is not None else None
         weights = {"ema": self.model.state_dict()}
+        config.pop("guide", None)
+        if self.guide is not None:
+            weights["guide"] = self.guide.state_dict()
+            config["guide"] = {**self.config.get("guide", {}), "model": asdict(self.guide.config)}
         if self.autoencoder is None:
             return save_model_dir(path, config, weights, classes=self.classes, extra_files=files)
         staging = path.with_name(path.name + ".ae-staging")
@@ -144,6 +164,19 @@ class DiffusionPipeline:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return path
+
+    def attach_guide(self, path: str | Path) -> "DiffusionPipeline":
+        """Guide with the EMA weights of the model directory ``path`` (an earlier checkpoint of
+        this run) from now on, checked as ``ldmsprites bundle --guide`` checks it; the saved
+        autoguidance weight then applies. Returns ``self``."""
+        from ldm_sprites.diffusion.bundle import guide_from
+
+        entry, weights = guide_from(self.config, self.classes, path)
+        guide = build_dit(**entry["model"])
+        guide.load_state_dict({k: v.float() for k, v in weights.items()})
+        self.guide = guide.eval().requires_grad_(False).to(self.device)
+        self.config = {**self.config, "guide": entry}
+        return self
 
     @property
     def latent(self) -> bool:
@@ -167,7 +200,8 @@ class DiffusionPipeline:
     def sampling_options(self, **user) -> SamplingOptions:
         """The options ``sample`` will use: ``user`` values (None = not set) over the model's
         saved defaults. See ``diffusion/options.py``."""
-        return resolve_sampling(self.defaults, self.schedule.T, **user)
+        return resolve_sampling(self.defaults, self.schedule.T, has_guide=self.guide is not None,
+                                **user)
 
     @property
     def x0_clip(self) -> float | None:
@@ -293,4 +327,5 @@ class DiffusionPipeline:
         model = self.model if self.compiled is None else self.compiled
         return GuidedDenoiser(model, self.schedule, labels.to(self.device), self.null_label,
                               guidance, self.prediction, clip_x0=self.x0_clip,
-                              interval=opts.guidance_interval)
+                              interval=opts.guidance_interval, guide=self.guide,
+                              autoguidance=opts.autoguidance)

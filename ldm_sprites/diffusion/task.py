@@ -7,12 +7,10 @@ nothing and the encoder never runs during training).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ldm_sprites.data.mapped import chunked_abs_max
 from ldm_sprites.data.tensors import augment, rgba_uint8_to_model
@@ -75,6 +73,10 @@ class DiffusionTask:
         # the range of the data (pixels: [-1, 1]; latents: the largest |z| seen) keeps the
         # trajectory on the data's scale.
         self.x0_clip = 1.0 if latents is None else round(chunked_abs_max(latents, dim=1), 4)
+        # Autoguidance's guide: the EMA weights at the first checkpoint at or after
+        # diffusion.guide_step, carried by every later checkpoint (and the resume state).
+        self.guide: dict[str, torch.Tensor] | None = None
+        self.guide_taken = 0
 
     def to(self, device):
         self.device = torch.device(device)
@@ -97,23 +99,53 @@ class DiffusionTask:
                 "diffusion": asdict(cfg.diffusion), "data": asdict(cfg.data),
                 "sample": asdict(cfg.sample), "ae": self.ae_info,
                 "space": "latent" if self.latents is not None else "pixel",
-                "x0_clip": self.x0_clip}
+                "x0_clip": self.x0_clip, **self._guide_config()}
+
+    def _guide_config(self) -> dict:
+        if self.guide is None:
+            return {}
+        return {"guide": {"model": asdict(self.cfg.model), "step": self.guide_taken}}
 
     def epoch_at(self, step: int) -> float:
         return round(step * self.batch_size / max(1, self.n), 3)
 
-    # No extra parts: nothing to do after a step or before a checkpoint, no state of its own.
+    # No extra parts: nothing to do after a step. The only state of its own is the guide.
     def after_step(self, step: int, accelerator) -> None:
         pass
 
     def on_checkpoint(self, ema_model, step: int) -> None:
-        pass
+        """Keep the EMA weights as the guide at the first checkpoint at or after guide_step."""
+        at = self.cfg.diffusion.guide_step
+        if at and self.guide is None and step >= at:
+            self.guide = {k: v.detach().cpu().clone() for k, v in ema_model.state_dict().items()}
+            self.guide_taken = step
+            self._add_guide_file()
 
-    def extra_state(self) -> None:
-        return None
+    def _add_guide_file(self) -> None:
+        from safetensors.torch import save as safetensors_bytes
+
+        from ldm_sprites.diffusion.guidance import GUIDE_FILE
+
+        data = safetensors_bytes(self.guide, metadata={"format": "pt"})
+        self.model_files = {**(self.model_files or {}), GUIDE_FILE: data}
+
+    def extra_state(self) -> dict | None:
+        if self.guide is None:
+            return None
+        return {"guide": self.guide, "guide_step": self.guide_taken}
 
     def load_extra_state(self, state: dict) -> None:
-        pass
+        if state.get("guide") is not None:
+            self.guide, self.guide_taken = state["guide"], int(state["guide_step"])
+            self._add_guide_file()
+
+    def guide_model(self):
+        """The guide as a DiT on the training device (None before guide_step)."""
+        if self.guide is None:
+            return None
+        guide = build_dit(**asdict(self.cfg.model))
+        guide.load_state_dict(self.guide)
+        return guide.eval().requires_grad_(False).to(self.device)
 
     def _x0(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         d = self.cfg.data
@@ -152,7 +184,7 @@ class DiffusionTask:
         labels = [i for i in range(len(classes)) for _ in range(per)] if classes else [0] * 16
         pipe = DiffusionPipeline(ema_model, self.schedule, self.cfg.diffusion.prediction,
                                  self.classes, self.config_dict(), self.device, self.autoencoder,
-                                 asdict(self.cfg.sample))
+                                 asdict(self.cfg.sample), guide=self.guide_model())
         was_training = ema_model.training
         ema_model.eval()
         x = pipe.sample(labels, seed=0)  # the run's own sampling defaults

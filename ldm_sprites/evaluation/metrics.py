@@ -111,3 +111,15 @@ def kid(f1: np.ndarray, f2: np.ndarray, subsets: int = 100, subset_size: int = 1
     vals = [mmd2_unbiased(f1[rng.choice(len(f1), m, replace=False)],
                           f2[rng.choice(len(f2), m, replace=False)]) for _ in range(subsets)]
     return float(np.mean(vals)), float(np.std(vals))
+
+
+def class_agreement(fake: np.ndarray, fake_labels, real: np.ndarray, real_labels) -> float:
+    """Share of generated sprites whose features lie nearest the mean features of the class they
+    were asked for (among the real classes' means): how much of the class a sampler keeps.
+    Compare with the real sprites' own share (``class_agreement(real, labels, real, labels)``),
+    the ceiling these features allow; chance is about one over the number of classes."""
+    real_labels, fake_labels = np.asarray(real_labels), np.asarray(fake_labels)
+    ids = np.unique(real_labels)
+    means = np.stack([real[real_labels == k].mean(0) for k in ids])
+    d = ((fake[:, None, :] - means[None]) ** 2).sum(-1)
+    return float((ids[d.argmin(1)] == fake_labels).mean())

@@ -1,0 +1,156 @@
+"""Autoguidance: the guided denoiser's arithmetic, where the weight comes from, the guide a
+training run keeps (diffusion.guide_step) through resume, bundling with --guide, and the CLI."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from conftest import TINY_TRAIN, train_then_resume
+from ldm_sprites.cli import cli
+from ldm_sprites.diffusion.guidance import GUIDE_FILE, GuidedDenoiser
+from ldm_sprites.diffusion.options import resolve_sampling
+from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+from ldm_sprites.diffusion.schedule import NoiseSchedule
+from ldm_sprites.errors import UserError
+from ldm_sprites.modeldir import load_model_dir
+
+
+class Const(torch.nn.Module):
+    """A stand-in network: ``cond`` for real labels, ``uncond`` for the null label (2)."""
+
+    def __init__(self, cond: float, uncond: float):
+        super().__init__()
+        self.cond, self.uncond, self.calls = cond, uncond, 0
+
+    def forward(self, x, t, y):
+        self.calls += 1
+        v = torch.where(y == 2, torch.tensor(self.uncond), torch.tensor(self.cond))
+        return v.view(-1, 1, 1, 1).expand_as(x).clone()
+
+
+def _out(model, guide, w, g):
+    den = GuidedDenoiser(model, NoiseSchedule("cosine", 100), torch.tensor([0, 1]), 2, g, "eps",
+                         guide=guide, autoguidance=w)
+    return den.model_output(torch.zeros(2, 1, 2, 2), torch.tensor([5, 5]))
+
+
+def test_autoguidance_extrapolates_from_the_guide_to_the_model():
+    good, bad = Const(1.0, 0.5), Const(0.4, 0.2)
+    # conditional only: 0.4 + 3 (1.0 - 0.4)
+    assert torch.allclose(_out(good, bad, 3.0, 1.0), torch.full((2, 1, 2, 2), 2.2))
+    # each classifier-free guided at 2 first: good 0.5 + 2 (0.5) = 1.5, bad 0.2 + 2 (0.2) = 0.6
+    assert torch.allclose(_out(good, bad, 2.0, 2.0), torch.full((2, 1, 2, 2), 0.6 + 2 * 0.9))
+
+
+def test_weight_one_or_no_guide_never_runs_the_guide():
+    good, bad = Const(1.0, 0.5), Const(0.4, 0.2)
+    assert torch.allclose(_out(good, bad, 1.0, 1.0), torch.ones(2, 1, 2, 2))
+    assert torch.allclose(_out(good, None, 3.0, 1.0), torch.ones(2, 1, 2, 2))
+    assert bad.calls == 0
+
+
+def test_saved_weight_applies_only_with_a_guide_and_user_weight_needs_one():
+    saved = {"autoguidance": 2.5}
+    assert resolve_sampling(saved, 1000, has_guide=True).autoguidance == 2.5
+    assert resolve_sampling(saved, 1000, has_guide=False).autoguidance == 1.0
+    assert resolve_sampling(saved, 1000, has_guide=True, autoguidance=4).autoguidance == 4.0
+    assert resolve_sampling(saved, 1000, autoguidance=1).autoguidance == 1.0
+    with pytest.raises(UserError, match="needs a model with a guide"):
+        resolve_sampling(saved, 1000, autoguidance=3)
+    with pytest.raises(UserError, match="must be >= 1"):
+        resolve_sampling(saved, 1000, has_guide=True, autoguidance=0.5)
+
+
+def test_guidance_default_follows_whether_the_guide_is_in_use():
+    saved = {"guidance": 3.0, "guidance_with_guide": 1.5, "transfer_guidance": 6.0}
+    assert resolve_sampling(saved, 1000, has_guide=True).guidance == 1.5
+    assert resolve_sampling(saved, 1000, has_guide=False).guidance == 3.0
+    assert resolve_sampling(saved, 1000, has_guide=True, autoguidance=1).guidance == 3.0
+    assert resolve_sampling(saved, 1000, has_guide=True, guidance=2).guidance == 2.0
+    # class transfer: its own strong guidance, no autoguidance unless asked
+    t = resolve_sampling(saved, 1000, has_guide=True, transfer=True)
+    assert (t.autoguidance, t.guidance) == (1.0, 6.0)
+    assert resolve_sampling(saved, 1000, has_guide=True, transfer=True,
+                            autoguidance=2).autoguidance == 2.0
+
+
+@pytest.fixture(scope="module")
+def guided_run(demo_dir, tmp_path_factory):
+    """A nano pixel model that keeps its step-2 EMA as the guide, trained to 2 then resumed to 4."""
+    return train_then_resume("diffusion:\n  guide_step: 2\n", demo_dir,
+                             tmp_path_factory.mktemp("guided"))
+
+
+def test_training_keeps_the_guide_step_ema_through_resume(guided_run):
+    early = load_model_dir(guided_run / "checkpoints" / "step-00000002")
+    late = load_model_dir(guided_run)
+    assert late.config["step"] == 4 and late.config["guide"]["step"] == 2
+    assert early.config["guide"]["model"] == late.config["model"]
+    guide, ema2, ema4 = late.weights("guide"), early.weights("ema"), late.weights("ema")
+    assert all(torch.equal(guide[k], ema2[k]) for k in ema2)
+    assert any(not torch.equal(ema4[k], ema2[k]) for k in ema2)   # the model trained on
+
+
+def test_guided_generation_differs_and_is_deterministic(guided_run, tmp_path):
+    pipe = DiffusionPipeline.from_pretrained(guided_run)
+    assert pipe.guide is not None and pipe.sampling_options().autoguidance == 3.0
+    a = pipe.sample([0, 1], seed=3, steps=3)
+    assert torch.equal(a, pipe.sample([0, 1], seed=3, steps=3))
+    off = pipe.sample([0, 1], seed=3, steps=3, autoguidance=1)
+    assert not torch.equal(a, off)
+    # save_pretrained keeps the guide
+    again = DiffusionPipeline.from_pretrained(pipe.save_pretrained(tmp_path / "copy"))
+    assert torch.equal(again.sample([0, 1], seed=3, steps=3), a)
+
+
+def test_cli_autoguidance_flag(guided_run, tiny_model, tmp_path):
+    run = CliRunner().invoke
+    res = run(cli, ["generate", "--model", str(guided_run), "--num", "2", "--steps", "2",
+                    "--autoguidance", "2", "--out-dir", str(tmp_path / "g")])
+    assert res.exit_code == 0, res.output
+    assert '"autoguidance": 2.0' in (tmp_path / "g" / "sprites.json").read_text()
+    res = run(cli, ["generate", "--model", str(tiny_model), "--num", "2", "--steps", "2",
+                    "--autoguidance", "2", "--out", str(tmp_path / "x.png")])
+    assert res.exit_code != 0 and "needs a model with a guide" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_bundle_guide_from_an_earlier_checkpoint(guided_run, demo_dir, tmp_path):
+    ckpts = guided_run / "checkpoints"
+    out = tmp_path / "b"
+    res = CliRunner().invoke(cli, ["bundle", str(ckpts / "step-00000004"), str(out), "--fp32",
+                                   "--guide", str(ckpts / "step-00000002"),
+                                   "--autoguidance", "2.5"])
+    assert res.exit_code == 0, res.output
+    md = load_model_dir(out)
+    assert (out / GUIDE_FILE).is_file() and md.config["sample"]["autoguidance"] == 2.5
+    assert md.config["guide"]["step"] == 2
+    pipe = DiffusionPipeline.from_pretrained(out)
+    assert pipe.guide is not None and pipe.sampling_options().autoguidance == 2.5
+    # a model of another task (other classes) cannot be the guide
+    other = tmp_path / "other"
+    res = CliRunner().invoke(cli, ["train-diffusion", "--data", str(demo_dir), "--out", str(other),
+                                   "--steps", "1", *TINY_TRAIN[:-2]])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["bundle", str(ckpts / "step-00000004"), str(tmp_path / "c"),
+                                   "--guide", str(other)])
+    assert res.exit_code != 0 and "cannot guide" in res.output and "classes" in res.output
+    assert not (tmp_path / "c").exists()
+
+
+def test_onnx_export_carries_the_guide_and_samples_like_torch(guided_run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import json
+
+    from ldm_sprites.diffusion.onnx_export import export_onnx, use_onnx_runtime
+
+    ref = DiffusionPipeline.from_pretrained(guided_run, device="cpu")
+    meta = export_onnx(ref, tmp_path / "onnx")
+    assert "guide.onnx" in meta["files"] and meta["autoguidance"] == 3.0
+    assert json.loads((tmp_path / "onnx" / "model.json").read_text())["autoguidance"] == 3.0
+    ort = use_onnx_runtime(DiffusionPipeline.from_pretrained(guided_run, device="cpu"),
+                           tmp_path / "onnx")
+    kw = dict(seed=1, steps=3)
+    assert (ort.sample([0, 1], **kw) - ref.sample([0, 1], **kw)).abs().max().item() < 1e-3
