@@ -14,7 +14,14 @@ defaults, in the data's class proportions (as ``ldmsprites eval``), and reports:
   recipe's cost, not the DiT's alone;
 * FD (EfficientNet-Lite0 features, as ``eval``) against the data, with the real-vs-real floor;
 * cleanliness (``evaluation.cleanliness``: isolated pixels, soft alpha, visible colours; median
-  per sprite) of the raw sampler output and of the finished sprites users get.
+  per sprite) of the raw sampler output and of the finished sprites users get;
+* class agreement (conditional models): the share of samples whose features lie nearest the
+  real sprites of the class they were asked for — what guidance does to class identity, next to
+  the real sprites' own share.
+
+``--guidance``/``--autoguidance`` (and the sampler flags) override the checkpoints' saved
+sampling defaults; ``--guide NAME=DIR`` guides run NAME with the EMA of DIR (an early checkpoint
+of the same run, as ``bundle --guide``) — autoguidance before bundling.
 
 Output: a markdown table on stdout, the numbers as JSON, and a PNG with FD and isolated pixels
 against CPU minutes, one line per run.
@@ -71,18 +78,23 @@ def checkpoints(run: Path, every: int) -> list[Path]:
     return picked if picked and picked[-1] == found[-1] else picked + [found[-1]]
 
 
-def score(pipe, labels, data_feats, extractor, seed: int, **options) -> dict:
-    """``options``: sampling options over the model's saved defaults (sampler, steps, spacing)."""
+def score(pipe, labels, data_feats, extractor, seed: int, data_labels=None, **options) -> dict:
+    """``options``: sampling options over the model's saved defaults (sampler, steps, spacing,
+    guidance, autoguidance). With ``data_labels`` (the real sprites' classes) each set also gets
+    its class agreement (``evaluation.metrics.class_agreement``)."""
     from ldm_sprites.evaluation.cleanliness import cleanliness_summary
-    from ldm_sprites.evaluation.metrics import bootstrap_fd
+    from ldm_sprites.evaluation.metrics import bootstrap_fd, class_agreement
 
     raw = pipe.to_rgba(pipe.sample(labels, seed=seed, **options))
     done = pipe.finish(raw)
     out = {}
     for name, sprites in (("raw", raw), ("finished", done)):
-        fd = bootstrap_fd(extractor(sprites), data_feats, seed=seed)
+        feats = extractor(sprites)
+        fd = bootstrap_fd(feats, data_feats, seed=seed)
         out[name] = {"fd": fd["fd"], "fd_ci95": fd["ci95"],
                      "cleanliness": cleanliness_summary(sprites)}
+        if data_labels is not None and pipe.classes:
+            out[name]["class_agreement"] = class_agreement(feats, labels, data_feats, data_labels)
     return out
 
 
@@ -126,6 +138,12 @@ def main(argv=None) -> None:
     ap.add_argument("--sampler", default=None, help="override the checkpoints' saved sampler")
     ap.add_argument("--steps", type=int, default=None, help="... and step count")
     ap.add_argument("--spacing", default=None, help="... and timestep spacing")
+    ap.add_argument("--guidance", type=float, default=None, help="... and guidance scale")
+    ap.add_argument("--autoguidance", type=float, default=None,
+                    help="... and autoguidance weight (needs a guide: saved or --guide)")
+    ap.add_argument("--guide", action="append", default=[], metavar="NAME=DIR",
+                    help="guide run NAME's checkpoints with the EMA of DIR (an early checkpoint "
+                         "of the run) instead of the guide they carry")
     ap.add_argument("--every", type=int, default=1, help="score every N-th checkpoint (+ last)")
     ap.add_argument("--threads", type=int, default=1, help="threads each run trained with")
     ap.add_argument("--seed", type=int, default=0)
@@ -138,19 +156,24 @@ def main(argv=None) -> None:
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
     from ldm_sprites.evaluation.cleanliness import cleanliness_summary
     from ldm_sprites.evaluation.features import get_extractor
+    from ldm_sprites.evaluation.metrics import class_agreement
     from ldm_sprites.evaluation.run import plan_labels, real_split_fd
 
     extractor = get_extractor("efficientnet", "cpu")
     results: dict = {"num": args.num, "features": extractor.name, "runs": {}}
     data = data_feats = None
     decoders = dict(spec.partition("=")[::2] for spec in args.ae)
+    guides = dict(spec.partition("=")[::2] for spec in args.guide)
     overrides = {k: v for k, v in (("sampler", args.sampler), ("steps", args.steps),
-                                   ("spacing", args.spacing)) if v is not None}
+                                   ("spacing", args.spacing), ("guidance", args.guidance),
+                                   ("autoguidance", args.autoguidance)) if v is not None}
     results["sampling_overrides"] = overrides
     for spec in args.run:
         name, _, run = spec.partition("=")
         for ckpt in checkpoints(Path(run), args.every):
             pipe = DiffusionPipeline.from_pretrained(ckpt, ae_path=decoders.get(name))
+            if name in guides:
+                pipe.attach_guide(guides[name])
             if data is None:  # the real sprites as the first model saw them
                 data = load_sprite_data(args.data, DataSpec.from_config(
                     pipe.config.get("data"), label_column=args.label_column))
@@ -158,11 +181,16 @@ def main(argv=None) -> None:
                 data_feats = extractor(real)
                 results["fd_real_halves"] = real_split_fd(data_feats, args.seed)["fd"]
                 results["data_cleanliness"] = cleanliness_summary(real)
+                if pipe.classes:
+                    y = data.labels.numpy()
+                    results["data_class_agreement"] = class_agreement(data_feats, y,
+                                                                      data_feats, y)
             labels = plan_labels(pipe.classes, data, args.num, "data")
             seconds = train_seconds(ckpt) * args.threads + autoencoder_seconds(pipe) * args.threads
             row = {"checkpoint": ckpt.name, "step": int(ckpt.name.split("-")[-1]),
                    "cpu_minutes": seconds / 60, **score(pipe, labels, data_feats, extractor,
-                                                        args.seed, **overrides)}
+                                                        args.seed, data.labels.numpy(),
+                                                        **overrides)}
             results["runs"].setdefault(name, []).append(row)
             print(f"{name} {ckpt.name}: {row['cpu_minutes']:.0f} CPU-min, FD raw "
                   f"{row['raw']['fd']:.1f} / finished {row['finished']['fd']:.1f}", flush=True)
@@ -177,18 +205,23 @@ def markdown(results: dict) -> str:
     def pct(c, key):
         return f"{100 * c[key]['median']:.1f} %"
 
+    real_agree = results.get("data_class_agreement")
     lines = [f"real vs real FD {results['fd_real_halves']:.1f}; data: isolated "
              f"{pct(results['data_cleanliness'], 'isolated')}, soft alpha "
-             f"{pct(results['data_cleanliness'], 'soft_alpha')}", "",
+             f"{pct(results['data_cleanliness'], 'soft_alpha')}"
+             + ("" if real_agree is None else f", class agreement {100 * real_agree:.1f} %"), "",
              "| run | step | CPU min | FD raw | FD finished | isolated raw | soft alpha raw | "
-             "visible colours raw | isolated finished |", "|---|---|---|---|---|---|---|---|---|"]
+             "visible colours raw | isolated finished | class agreement raw |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for run, rows in results["runs"].items():
         for r in rows:
             c, f = r["raw"]["cleanliness"], r["finished"]["cleanliness"]
+            agree = r["raw"].get("class_agreement")
             lines.append(f"| {run} | {r['step']} | {r['cpu_minutes']:.0f} | {r['raw']['fd']:.1f} | "
                          f"{r['finished']['fd']:.1f} | {pct(c, 'isolated')} | "
                          f"{pct(c, 'soft_alpha')} | {np.round(c['visible_colors']['median'], 1)} | "
-                         f"{pct(f, 'isolated')} |")
+                         f"{pct(f, 'isolated')} | "
+                         f"{'-' if agree is None else f'{100 * agree:.1f} %'} |")
     return "\n".join(lines)
 
 
