@@ -40,8 +40,14 @@ def test_autoguidance_extrapolates_from_the_guide_to_the_model():
     good, bad = Const(1.0, 0.5), Const(0.4, 0.2)
     # conditional only: 0.4 + 3 (1.0 - 0.4)
     assert torch.allclose(_out(good, bad, 3.0, 1.0), torch.full((2, 1, 2, 2), 2.2))
-    # each classifier-free guided at 2 first: good 0.5 + 2 (0.5) = 1.5, bad 0.2 + 2 (0.2) = 0.6
-    assert torch.allclose(_out(good, bad, 2.0, 2.0), torch.full((2, 1, 2, 2), 0.6 + 2 * 0.9))
+    assert bad.calls == 1
+    # added to classifier-free guidance at 2: 0.5 + 2 (1.0 - 0.5) + (2 - 1) (1.0 - 0.4); the
+    # guide runs once, conditional only (its unconditional output never matters)
+    assert torch.allclose(_out(good, bad, 2.0, 2.0), torch.full((2, 1, 2, 2), 1.5 + 0.6))
+    assert bad.calls == 2
+    # guidance 0 is the unconditional model: nothing conditional to guide
+    assert torch.allclose(_out(good, bad, 3.0, 0.0), torch.full((2, 1, 2, 2), 0.5))
+    assert bad.calls == 2
 
 
 def test_weight_one_or_no_guide_never_runs_the_guide():
@@ -63,12 +69,10 @@ def test_saved_weight_applies_only_with_a_guide_and_user_weight_needs_one():
         resolve_sampling(saved, 1000, has_guide=True, autoguidance=0.5)
 
 
-def test_guidance_default_follows_whether_the_guide_is_in_use():
-    saved = {"guidance": 3.0, "guidance_with_guide": 1.5, "transfer_guidance": 6.0}
-    assert resolve_sampling(saved, 1000, has_guide=True).guidance == 1.5
-    assert resolve_sampling(saved, 1000, has_guide=False).guidance == 3.0
-    assert resolve_sampling(saved, 1000, has_guide=True, autoguidance=1).guidance == 3.0
-    assert resolve_sampling(saved, 1000, has_guide=True, guidance=2).guidance == 2.0
+def test_class_transfer_leaves_the_guide_out_unless_asked():
+    saved = {"guidance": 3.0, "transfer_guidance": 6.0}
+    g = resolve_sampling(saved, 1000, has_guide=True)
+    assert (g.autoguidance, g.guidance) == (3.0, 3.0)
     # class transfer: its own strong guidance, no autoguidance unless asked
     t = resolve_sampling(saved, 1000, has_guide=True, transfer=True)
     assert (t.autoguidance, t.guidance) == (1.0, 6.0)

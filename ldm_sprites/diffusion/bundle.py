@@ -75,15 +75,14 @@ def bundle_model(run: str | Path, out: str | Path, fp16: bool = True,
     guide_entry = guide_from(md.config, md.classes, guide) if guide else None
     extra = {"sample": {**md.config.get("sample", {}), **(sample or {})}}
     if guide_entry or md.config.get("guide"):
-        # A model that gains a guide records the weights it samples with, so that later
-        # changes of the schema's defaults do not change its sprites.
+        # A model that gains a guide records the weight it samples with, so that a later
+        # change of the schema's default does not change its sprites.
         from dataclasses import asdict
 
         from ldm_sprites.diffusion.options import saved_defaults
 
         d = asdict(saved_defaults(extra["sample"]))
-        for key in ("autoguidance", "guidance_with_guide"):
-            extra["sample"].setdefault(key, d[key])
+        extra["sample"].setdefault("autoguidance", d["autoguidance"])
     if md.config.get("ae"):
         from ldm_sprites.autoencoder.handle import load_autoencoder_for
 

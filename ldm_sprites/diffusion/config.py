@@ -109,14 +109,10 @@ class SampleSection:
     vary_steps: int = 25
     vary_spacing: str = choice("uniform", *SPACINGS)
     # Autoguidance weight (GuidedDenoiser) for models with a guide (diffusion.guide_step,
-    # `bundle --guide`); 1 = off. 3 with guidance_with_guide 1.5: pokemon-sprites FD 145 / demo
-    # model 150 against 182 / 175 with classifier-free guidance 3 alone, at the same class
-    # agreement on the demo set; weight 4 over-sharpens (FD 160), 5 breaks (240).
+    # `bundle --guide`); 1 = off. 3, added to classifier-free guidance 3: pokemon-sprites FD 146
+    # and the demo model 156 against 182 / 175 without it, class agreement kept; 4 over-sharpens,
+    # 5 breaks (docs/benchmarks.md, stop 26).
     autoguidance: float = bounded(3.0, ge=1, name="sample.autoguidance", hint="(1 = off)")
-    # Classifier-free guidance scale while autoguidance is on: the two multiply, and 3 on top of
-    # autoguidance 3 took the demo model's FD from 150 to 252 (docs/benchmarks.md, stop 26).
-    guidance_with_guide: float = bounded(1.5, ge=0, name="sample.guidance_with_guide",
-                                         hint="(1 = no classifier-free guidance)")
 
     @property
     def guidance_interval(self) -> tuple[float, float] | None:

@@ -25,12 +25,15 @@ class GuidedDenoiser:
 
     Autoguidance (Karras et al. 2024, "Guiding a diffusion model with a bad version of itself"):
     with a ``guide`` — the same network less trained (an early EMA snapshot of the run, kept by
-    ``diffusion.guide_step``) — and a weight ``autoguidance`` = w > 1, the output is
-    ``guide + w · (model − guide)``, each of the two classifier-free guided as above. Where the
-    guide errs the same way as the model (what both have not learned yet: patchy colour areas,
-    stray pixels) the difference cancels it; where the model has learned more, w amplifies it.
-    Unlike classifier-free guidance it sharpens without narrowing the samples towards a few
-    class stereotypes. Costs one more forward pass of the guide per step.
+    ``diffusion.guide_step``) — and a weight ``autoguidance`` = w > 1, the conditional
+    predictions of the two give ``guide + w · (model − guide)``: where the guide errs the same
+    way as the model (what both have not learned yet: patchy colour areas, stray pixels) the
+    difference cancels it; where the model has learned more, w amplifies it. With
+    classifier-free guidance on as well, the autoguidance term is *added* to the classifier-free
+    output, ``cfg(model) + (w − 1) · (model_cond − guide_cond)``, rather than guiding the guide
+    too: nesting the two multiplies them (w · scale on the class difference) and broke the demo
+    model at w 3, scale 3 (FD 252 against 156 added; docs/benchmarks.md, stop 26). At scale 1
+    both forms are the same. Costs one conditional forward pass of the guide per step.
     """
 
     def __init__(self, model, schedule: NoiseSchedule, labels: torch.Tensor, null_label: int,
@@ -58,21 +61,18 @@ class GuidedDenoiser:
 
     def model_output(self, x: torch.Tensor, t: torch.Tensor, g: float | None = None) -> torch.Tensor:
         g = self.guidance if g is None else g
-        out = self._cfg(self.model, x, t, g)
-        if self.autoguidance == 1.0:
-            return out
-        bad = self._cfg(self.guide, x, t, g)
-        return bad + self.autoguidance * (out - bad)
-
-    def _cfg(self, model, x: torch.Tensor, t: torch.Tensor, g: float) -> torch.Tensor:
-        """``model``'s output at classifier-free guidance scale ``g``."""
         if g == 1.0:
-            return model(x, t, self.labels)
-        if g == 0.0:
-            return model(x, t, self.null)
-        out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([self.labels, self.null]))
-        cond, uncond = out.chunk(2)
-        return uncond + g * (cond - uncond)
+            out = cond = self.model(x, t, self.labels)
+        elif g == 0.0:
+            out, cond = self.model(x, t, self.null), None
+        else:
+            both = self.model(torch.cat([x, x]), torch.cat([t, t]),
+                              torch.cat([self.labels, self.null]))
+            cond, uncond = both.chunk(2)
+            out = uncond + g * (cond - uncond)
+        if self.autoguidance == 1.0 or cond is None:
+            return out
+        return out + (self.autoguidance - 1.0) * (cond - self.guide(x, t, self.labels))
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:

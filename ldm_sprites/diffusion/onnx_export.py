@@ -7,8 +7,8 @@
 * ``decoder.onnx`` (latent models): scaled latents ``z (N,c,h,w)`` -> pixels (N,C,H,W) in model
   space (premultiplied RGBA in [-1, 1]; clamp before use);
 * ``guide.onnx`` (models with an autoguidance guide): the guide DiT, same inputs and output;
-  sample with ``guide + w · (denoiser − guide)``, each classifier-free guided, w = model.json's
-  ``autoguidance``;
+  add ``(w − 1) · (denoiser − guide)`` of the conditional outputs to the classifier-free guided
+  output (``GuidedDenoiser``), w = model.json's ``autoguidance``;
 * ``model.json``: classes, null label, prediction, x̂_0 clip, ᾱ_t for every timestep, the saved
   sampling defaults and the shapes: everything a sampler written in another language needs.
 

@@ -91,8 +91,7 @@ def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None 
 
     Autoguidance needs a guide in the model directory (``has_guide``): the model's saved weight
     applies only where there is one (and not to class transfer), a weight the user asks for
-    without one is an error. While it is on, the default classifier-free guidance scale is the
-    model's ``guidance_with_guide`` instead of ``guidance``: the two multiply.
+    without one is an error.
     """
     d = saved_defaults(saved)
     if sdedit and sampler is None and steps is None and spacing is None:
@@ -106,13 +105,10 @@ def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None 
         raise UserError(f"--steps {steps} must be >= 1")
     if smp == "ddpm":
         steps = min(steps, timesteps)
-    # Class transfer's strong guidance and autoguidance compound, so transfer leaves the guide
-    # out unless asked; with the guide in use, classifier-free guidance defaults lower.
+    # Class transfer works by strong classifier-free guidance alone (measured without a guide),
+    # so it leaves the guide out unless asked.
     ag = resolve_autoguidance(1.0 if transfer else d.autoguidance, autoguidance, has_guide)
-    if transfer:
-        default_guidance = d.transfer_guidance
-    else:
-        default_guidance = d.guidance_with_guide if ag != 1 else d.guidance
+    default_guidance = d.transfer_guidance if transfer else d.guidance
     g = default_guidance if guidance is None else float(guidance)
     if g < 0:
         raise UserError(f"--guidance {g:g} must be >= 0 (1 = no guidance)")
