@@ -27,8 +27,10 @@ def exported(tmp_path_factory):
 def test_export_writes_both_networks_and_the_schedule(exported):
     out, log = exported
     meta = json.loads((out / "model.json").read_text())
-    assert meta["files"] == ["denoiser.onnx", "decoder.onnx"]
-    assert (out / "denoiser.onnx").is_file() and (out / "decoder.onnx").is_file()
+    # the bundled model carries an autoguidance guide: its DiT is exported beside the denoiser
+    assert meta["files"] == ["denoiser.onnx", "guide.onnx", "decoder.onnx"]
+    assert all((out / f).is_file() for f in meta["files"]) and meta["autoguidance"] == 3.0
+    assert "guide" in log  # ... and checked against torch like the others
     pipe = DiffusionPipeline.from_pretrained(bundled_model_dir(), device="cpu")
     assert meta["classes"] == pipe.classes and meta["null_label"] == pipe.null_label
     assert len(meta["schedule"]["alphas_cumprod"]) == pipe.schedule.T
