@@ -158,3 +158,10 @@ def test_onnx_export_carries_the_guide_and_samples_like_torch(guided_run, tmp_pa
                            tmp_path / "onnx")
     kw = dict(seed=1, steps=3)
     assert (ort.sample([0, 1], **kw) - ref.sample([0, 1], **kw)).abs().max().item() < 1e-3
+
+
+def test_info_says_whether_a_model_carries_a_guide(guided_run, tiny_model):
+    res = CliRunner().invoke(cli, ["info", "--model", str(guided_run)])
+    assert res.exit_code == 0 and "guide:    the EMA at step 2 (autoguidance)" in res.output
+    res = CliRunner().invoke(cli, ["info", "--model", str(tiny_model)])
+    assert res.exit_code == 0 and "guide:    none (autoguidance off)" in res.output
