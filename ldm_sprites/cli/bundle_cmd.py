@@ -29,14 +29,15 @@ def _interval(ctx, param, value):
 @click.option("--guide", "guide_dir", type=click.Path(exists=True), default=None,
               help="Store this earlier checkpoint of the run (or another, less trained model of "
                    "the same task) as the guide of autoguidance.")
-@click.option("--autoguidance", type=float, default=None,
+@click.option("--autoguidance", type=click.FloatRange(min=1), default=None,
               help="Store this autoguidance weight as the model's sampling default (1 = off).")
 def bundle(run, out, fp32, sample_steps, guidance_interval, ae_dir, guide_dir, autoguidance):
     """Make a self-contained model directory OUT from the training run RUN.
 
     Keeps config, classes, the palette files, the EMA weights and the autoguidance guide (fp16
     unless --fp32), drops the raw weights and the train state, and copies a latent model's
-    autoencoder inside as ae/, so OUT works wherever it is copied. This is how the bundled demo model is made.
+    autoencoder inside as ae/, so OUT works wherever it is copied. This is how the bundled demo
+    model is made.
     """
     import json
 
@@ -50,9 +51,6 @@ def bundle(run, out, fp32, sample_steps, guidance_interval, ae_dir, guide_dir, a
         lo, hi = guidance_interval
         sample.update(guidance_sigma_min=lo, guidance_sigma_max=hi)
     if autoguidance is not None:
-        if autoguidance < 1:
-            raise click.BadParameter(f"{autoguidance:g} must be >= 1 (1 = off)",
-                                     param_hint="--autoguidance")
         sample["autoguidance"] = autoguidance
     path = bundle_model(run, out, fp16=not fp32, sample=sample, ae=ae_dir, guide=guide_dir)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

@@ -56,9 +56,8 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 @finish_options()
 @device_option
 def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, label_column,
-             sampler, spacing, steps,
-             guidance, autoguidance, seed, batch_size, copy_percentile, kid_subsets, kid_subset_size, weights,
-             ae_dir, cache_dir, samples_dir, device, **finish_flags):
+             sampler, spacing, steps, guidance, autoguidance, seed, batch_size, copy_percentile,
+             kid_subsets, kid_subset_size, weights, ae_dir, cache_dir, samples_dir, device, **finish_flags):
     """Compare generated sprites with real ones: FD, KID, copies of training sprites."""
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
@@ -79,7 +78,8 @@ def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, l
     data = load_sprite_data(data_dir, spec, cache_dir=cache_dir)
     # Only what the user set: eval scores the sprites `generate` draws with the same options.
     sample_kw = {"sampler": sampler, "steps": steps, "guidance": guidance, "spacing": spacing,
-                 "autoguidance": autoguidance, "batch_size": batch_size, "finish": to_finish_options(finish_flags)}
+                 "autoguidance": autoguidance, "batch_size": batch_size,
+                 "finish": to_finish_options(finish_flags)}
     used = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance,
                                  spacing=spacing, autoguidance=autoguidance).as_dict()
     result, fake, real, mem = evaluate(pipe, data, extractor, num=num, balance=balance,

@@ -65,12 +65,10 @@ def info(model_dir, swatch):
     if sample:
         click.echo("sampling: " + ", ".join(f"{k} {v}" for k, v in sorted(sample.items())))
     if kind.startswith("diffusion"):
-        from ldm_sprites.diffusion.guidance import GUIDE_FILE
+        from ldm_sprites.diffusion.guidance import carries_guide
 
-        guide = cfg.get("guide")
-        click.echo("guide:    " + (f"the EMA at step {guide.get('step', '?')} (autoguidance)"
-                                   if guide and (md.path / GUIDE_FILE).is_file() else
-                                   "none (autoguidance off)"))
+        click.echo("guide:    " + (f"the EMA at step {cfg['guide'].get('step', '?')} (autoguidance)"
+                                   if carries_guide(md) else "none (autoguidance off)"))
     pal = from_model_dir(md.path)
     if pal is None:
         click.echo("palette:  none saved (trained before palettes were saved); finishing computes "

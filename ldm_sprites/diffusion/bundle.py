@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ldm_sprites.diffusion.guidance import GUIDE_FILE
+from ldm_sprites.diffusion.guidance import carries_guide
 from ldm_sprites.errors import UserError
 from ldm_sprites.modeldir import hash_model_dir, load_model_dir, save_model_dir
 
@@ -26,7 +26,7 @@ def _slim(md, out: Path, fp16: bool, extra_config: dict | None = None,
     weights = {"ema": _half(md.weights("ema"), fp16)}
     config = {k: v for k, v in md.config.items() if k != "format_version"}
     config.update(extra_config or {})
-    if guide is None and config.get("guide") and (md.path / GUIDE_FILE).is_file():
+    if guide is None and carries_guide(md):
         guide = config["guide"], md.weights("guide")
     config.pop("guide", None)
     if guide is not None:
@@ -77,12 +77,9 @@ def bundle_model(run: str | Path, out: str | Path, fp16: bool = True,
     if guide_entry or md.config.get("guide"):
         # A model that gains a guide records the weight it samples with, so that a later
         # change of the schema's default does not change its sprites.
-        from dataclasses import asdict
-
         from ldm_sprites.diffusion.options import saved_defaults
 
-        d = asdict(saved_defaults(extra["sample"]))
-        extra["sample"].setdefault("autoguidance", d["autoguidance"])
+        extra["sample"].setdefault("autoguidance", saved_defaults(extra["sample"]).autoguidance)
     if md.config.get("ae"):
         from ldm_sprites.autoencoder.handle import load_autoencoder_for
 

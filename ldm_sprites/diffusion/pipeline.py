@@ -18,7 +18,7 @@ import torch
 
 from ldm_sprites.data.spec import DataSpec
 from ldm_sprites.diffusion.dit import DiT, build_dit
-from ldm_sprites.diffusion.guidance import GUIDE_FILE, GuidedDenoiser
+from ldm_sprites.diffusion.guidance import GUIDE_FILE, GuidedDenoiser, carries_guide
 from ldm_sprites.diffusion.options import SamplingOptions, resolve_sampling
 from ldm_sprites.diffusion.samplers import SAMPLERS
 from ldm_sprites.diffusion.schedule import NoiseSchedule
@@ -44,17 +44,25 @@ def class_ids(names: list[str], classes: list[str]) -> list[int]:
     return ids
 
 
+def build_guide(model_config: dict, weights: dict, device) -> DiT:
+    """An autoguidance guide: the DiT of ``model_config`` (a saved ``model`` section) holding
+    ``weights``, frozen for sampling on ``device``."""
+    guide = build_dit(**model_config)
+    guide.load_state_dict(weights)
+    return guide.eval().requires_grad_(False).to(device)
+
+
 def load_guide(md, device) -> DiT | None:
     """The guide DiT a model directory carries for autoguidance (config ``guide`` +
     ``guide.safetensors``), or None."""
-    info = md.config.get("guide")
-    if not info or not (md.path / GUIDE_FILE).is_file():
+    if not carries_guide(md):
         return None
+    weights = md.weights("guide")
     try:
-        guide = build_dit(**info["model"])
-    except (KeyError, TypeError) as exc:
-        raise UserError(f"{md.path}/config.json has no valid guide section ({exc})") from None
-    return md.load_into(guide, "guide").eval().requires_grad_(False).to(device)
+        return build_guide(md.config["guide"]["model"], weights, device)
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise UserError(f"{md.path}: the guide's config section and {GUIDE_FILE} do not match "
+                        f"({type(exc).__name__}); bundle the guide again") from None
 
 
 def has_cxx_compiler() -> bool:
@@ -172,9 +180,7 @@ class DiffusionPipeline:
         from ldm_sprites.diffusion.bundle import guide_from
 
         entry, weights = guide_from(self.config, self.classes, path)
-        guide = build_dit(**entry["model"])
-        guide.load_state_dict({k: v.float() for k, v in weights.items()})
-        self.guide = guide.eval().requires_grad_(False).to(self.device)
+        self.guide = build_guide(entry["model"], weights, self.device)
         self.config = {**self.config, "guide": entry}
         return self
 

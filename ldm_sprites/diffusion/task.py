@@ -141,11 +141,11 @@ class DiffusionTask:
 
     def guide_model(self):
         """The guide as a DiT on the training device (None before guide_step)."""
+        from ldm_sprites.diffusion.pipeline import build_guide
+
         if self.guide is None:
             return None
-        guide = build_dit(**asdict(self.cfg.model))
-        guide.load_state_dict(self.guide)
-        return guide.eval().requires_grad_(False).to(self.device)
+        return build_guide(asdict(self.cfg.model), self.guide, self.device)
 
     def _x0(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         d = self.cfg.data
