@@ -173,7 +173,7 @@ class AutoencoderTask:
             state["disc_opt"] = self.disc_opt.state_dict()
         return state
 
-    def load_extra_state(self, state: dict) -> None:
+    def load_extra_state(self, state: dict, checkpoint) -> None:
         self.step = int(state.get("step", 0))
         self.scale_factor = state.get("scale_factor")
         if self.disc is not None and "disc" in state:

@@ -130,14 +130,19 @@ class DiffusionTask:
         self.model_files = {**(self.model_files or {}), GUIDE_FILE: data}
 
     def extra_state(self) -> dict | None:
+        # The guide's weights are in the checkpoint's guide.safetensors (model_files) already;
+        # the resume state only says that there is one.
         if self.guide is None:
             return None
-        return {"guide": self.guide, "guide_step": self.guide_taken}
+        return {"guide_step": self.guide_taken}
 
-    def load_extra_state(self, state: dict) -> None:
-        if state.get("guide") is not None:
-            self.guide, self.guide_taken = state["guide"], int(state["guide_step"])
-            self._add_guide_file()
+    def load_extra_state(self, state: dict, checkpoint) -> None:
+        if state.get("guide_step") is None:
+            return
+        guide = state.get("guide")          # checkpoints before stop 27 held the tensors here
+        self.guide = guide if guide is not None else checkpoint.weights("guide")
+        self.guide_taken = int(state["guide_step"])
+        self._add_guide_file()
 
     def guide_model(self):
         """The guide as a DiT on the training device (None before guide_step)."""

@@ -77,5 +77,7 @@ class Task(Protocol):
         """Task-owned training state for exact ``--resume`` (saved when not None). Default: None."""
         return None
 
-    def load_extra_state(self, state: dict) -> None:
-        """Restore what ``extra_state`` returned. Default: nothing."""
+    def load_extra_state(self, state: dict, checkpoint) -> None:
+        """Restore what ``extra_state`` returned; ``checkpoint`` is the resumed model directory
+        (a ``ModelDir``), for state the task wrote as a file of its own (``model_files``)
+        rather than twice. Default: nothing."""

@@ -176,7 +176,7 @@ class _Session:
         self.ema.num_updates = int(state["ema_updates"])
         self.elapsed_before = float(state.get("elapsed_s", 0.0))
         if "task" in state:
-            self.task.load_extra_state(state["task"])
+            self.task.load_extra_state(state["task"], ckpt)
         if self.is_main:
             rewrite_log(self.log_path, step)
         info(f"resuming {self.run_dir} from step {step}")
