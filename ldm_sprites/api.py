@@ -37,7 +37,8 @@ _TRAIN_OVERRIDES = {
     "steps": "train.steps", "batch_size": "train.batch_size", "lr": "train.lr",
     "seed": "train.seed", "checkpoint_every": "train.checkpoint_every",
     "sample_every": "train.sample_every", "log_every": "train.log_every",
-    "warmup_steps": "train.warmup_steps", "ema_decay": "train.ema_decay",
+    "warmup_steps": "train.warmup_steps", "cooldown": "train.cooldown",
+    "ema_decay": "train.ema_decay",
     "mixed_precision": "train.mixed_precision", "compile": "train.compile", "size": "data.size",
     "channels": "data.channels", "flip": "data.flip", "resample": "data.resample",
 }

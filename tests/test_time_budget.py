@@ -4,6 +4,7 @@ schedule and EMA following the plan, resuming a budgeted run, and the CLI's one-
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -228,3 +229,29 @@ def test_api_train_diffusion_takes_a_time_budget(demo_dir, tmp_path):
     md = load_model_dir(ckpt)
     assert md.config["train"]["steps"] == md.config["step"] >= 1
     assert md.train_state()["elapsed_s"] < 6   # 3 s, plus at most the last step and checkpoint
+
+
+def test_cooldown_falls_linearly_to_zero_over_the_end_and_follows_the_plan():
+    from ldm_sprites.autoencoder.config import AEConfig
+    from ldm_sprites.autoencoder.task import AutoencoderTask
+    from ldm_sprites.train_section import TrainSection, warmup_constant
+
+    cfg = TrainSection(steps=1000, warmup_steps=10, cooldown=0.2)
+    f = warmup_constant(cfg)
+    assert f(0) == pytest.approx(0.1) and f(799) == 1.0 and f(800) == 1.0
+    assert f(900) == pytest.approx(0.5) and f(1000) == 0.0
+    cfg.steps = 500            # a time budget's re-plan moves the cooldown with it
+    assert f(400) == 1.0 and f(450) == pytest.approx(0.5)
+    assert warmup_constant(TrainSection(steps=1000, warmup_steps=10))(999) == 1.0   # default: none
+    ae = AEConfig().train
+    ae.steps, ae.warmup_steps, ae.cooldown = 1000, 10, 0.2
+    g = AutoencoderTask.lr_lambda(None, ae)
+    assert g(900) == pytest.approx(0.5 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 890 / 990))))
+
+
+def test_cooldown_out_of_range_is_a_one_line_error(demo_dir, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train:\n  cooldown: 1.5\n")
+    res = run("train-diffusion", "--config", cfg, "--data", demo_dir, "--out", tmp_path / "r")
+    assert_one_line_error(res, "train.cooldown")
+    assert not (tmp_path / "r").exists()

@@ -29,6 +29,7 @@ from ldm_sprites.autoencoder.palette_head import palette_loss
 from ldm_sprites.console import info
 from ldm_sprites.errors import UserError
 from ldm_sprites.data.tensors import augment, rgba_uint8_to_model
+from ldm_sprites.train_section import cooldown_factor
 
 EVAL_FILE = "eval.jsonl"
 PREVIEW_SPRITES = 16
@@ -98,14 +99,15 @@ class AutoencoderTask:
         return self
 
     def lr_lambda(self, cfg):
-        """Linear warm-up, then cosine decay to 10 %: the last PSNR dB come from the low-LR tail.
+        """Linear warm-up, then cosine decay to 10 % (and ``train.cooldown``'s fall to 0 on top):
+        the last PSNR dB come from the low-LR tail.
         Reads ``cfg`` at every call, so a time budget's planned step count moves the decay."""
         def f(step: int) -> float:
             warmup, total = max(1, cfg.warmup_steps), max(1, cfg.steps)
             if step < warmup:
                 return (step + 1) / warmup
             t = min(1.0, (step - warmup) / max(1, total - warmup))
-            return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * t))
+            return (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * t))) * cooldown_factor(cfg, step)
         return f
 
     def config_dict(self) -> dict:

@@ -17,6 +17,7 @@ from ldm_sprites.data.tensors import augment, rgba_uint8_to_model
 from ldm_sprites.diffusion.config import DiffusionConfig
 from ldm_sprites.diffusion.dit import build_dit
 from ldm_sprites.diffusion.schedule import NoiseSchedule
+from ldm_sprites.train_section import warmup_constant
 
 
 LOSS_BUCKETS = 10
@@ -88,10 +89,8 @@ class DiffusionTask:
         return self
 
     def lr_lambda(self, cfg):
-        """Linear warm-up, then constant; reads ``cfg`` at every call (a time budget changes it)."""
-        def f(step: int) -> float:
-            return min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-        return f
+        """Linear warm-up, constant, then ``train.cooldown``'s linear fall to 0."""
+        return warmup_constant(cfg)
 
     def config_dict(self) -> dict:
         cfg = self.cfg

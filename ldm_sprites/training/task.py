@@ -17,12 +17,7 @@ from typing import Callable, Protocol, runtime_checkable
 
 import torch
 
-
-def warmup_constant(cfg) -> Callable[[int], float]:
-    """Linear warm-up, then constant. Reads ``cfg`` at every call: a time budget may shorten it."""
-    def f(step: int) -> float:
-        return min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-    return f
+from ldm_sprites.train_section import warmup_constant
 
 
 @runtime_checkable
