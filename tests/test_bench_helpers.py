@@ -140,3 +140,14 @@ def test_bench_denoiser_scores_each_checkpoint_on_the_same_noisy_inputs(tmp_path
     last = sorted((tiny_model / "checkpoints").glob("step-*"))[-1]
     one = main(["--data", str(demo_dir), "--run", f"one={last}", "--num", "8", "--t", "50,500,950"])
     assert one["runs"]["one"][0]["rmse"] == rows[-1]["rmse"]
+
+
+def test_shipped_speed_times_both_samplers_on_the_bundled_model(capsys):
+    from benchmarks import bench_shipped_speed
+
+    bench_shipped_speed.main(["--num", "2", "--repeats", "1"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("defaults: unipc 12 steps (logsnr)")
+    assert [line.split(":")[0] for line in out[1:]] == ["the model's defaults",
+                                                       "the sampler at issue 12's filing"]
+    assert all("ms per sprite" in line for line in out[1:])
