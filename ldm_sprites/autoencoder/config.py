@@ -105,6 +105,10 @@ class AEConfig:
         checkpoint_every=1000, sample_every=500, log_every=25))
 
 
+# A palette head's choices: a model palette (finish.palette.MAX_MODEL_COLORS) plus its soft colours.
+MAX_HEAD_COLORS = 1024 + 64
+
+
 def check_config(cfg: AEConfig) -> AEConfig:
     """Value checks that the dataclass types cannot express."""
     check_values(cfg)
@@ -131,11 +135,12 @@ def check_config(cfg: AEConfig) -> AEConfig:
     if m.freeze_encoder and not m.init_from:
         raise UserError("model.freeze_encoder needs model.init_from (--init-from): the autoencoder "
                         "whose encoder to keep")
-    if len(m.palette) > 256:
-        raise UserError(f"model.palette holds {len(m.palette)} colours; at most 256")
-    bad = [c for c in m.palette if not re.fullmatch(r"#?[0-9a-fA-F]{6}", str(c))]
+    if len(m.palette) > MAX_HEAD_COLORS:
+        raise UserError(f"model.palette holds {len(m.palette)} colours; at most {MAX_HEAD_COLORS}")
+    bad = [c for c in m.palette if not re.fullmatch(r"#?([0-9a-fA-F]{2}){3,4}", str(c))]
     if bad:
-        raise UserError(f"model.palette: {str(bad[0])!r} is not a colour; write '#rrggbb'")
+        raise UserError(f"model.palette: {str(bad[0])!r} is not a colour; write '#rrggbb' "
+                        "(or '#rrggbbaa' for a soft one)")
     if d.shift < 0 or d.shift >= d.size // 2:
         raise UserError(f"data.shift {d.shift} must be in [0, {d.size // 2})")
     return cfg

@@ -28,35 +28,45 @@ from torch import nn
 EMBED = 16   # per-pixel embedding width in front of the logits
 
 
-def hex_to_rgb(colors: list[str]) -> torch.Tensor:
-    """``["#rrggbb", ...]`` -> (K, 3) float in [0, 1]."""
+def hex_to_rgba(colors: list[str]) -> torch.Tensor:
+    """``["#rrggbb" | "#rrggbbaa", ...]`` -> (K, 4) float straight RGBA in [0, 1] (alpha 1 for
+    ``#rrggbb``)."""
     try:
-        vals = [[int(c.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)] for c in colors]
+        vals = []
+        for c in colors:
+            h = c.lstrip("#")
+            if len(h) not in (6, 8):
+                raise ValueError(c)
+            vals.append([int(h[i:i + 2], 16) for i in (0, 2, 4)] + [int(h[6:] or "ff", 16)])
     except (ValueError, AttributeError, TypeError):
         from ldm_sprites.errors import UserError
         shown = repr(colors)[:120]
-        raise UserError(f"model.palette must be a list of '#rrggbb' colours, got {shown}") from None
-    return torch.tensor(vals, dtype=torch.float32).reshape(-1, 3) / 255.0
+        raise UserError(f"model.palette must be a list of '#rrggbb' (or '#rrggbbaa') colours, "
+                        f"got {shown}") from None
+    return torch.tensor(vals, dtype=torch.float32).reshape(-1, 4) / 255.0
 
 
 class PaletteHead(nn.Module):
     """Per-pixel embedding -> log-probabilities over the palette (+ transparent) -> pixels.
 
     ``entries`` (buffer, (K [+1], C)) holds each choice in model space (premultiplied, [-1, 1]):
-    with ``channels=4`` entry 0 is transparent (-1, -1, -1, -1) and entry i is palette colour i-1
-    at alpha 1; with ``channels=3`` the entries are the palette colours.
+    with ``channels=4`` entry 0 is transparent (-1, -1, -1, -1) and entry i is palette colour
+    i-1 at its alpha — 1 for ``#rrggbb``, less for the ``#rrggbbaa`` soft colours that training
+    adds when the data has soft shadows or glows; with ``channels=3`` the entries are the
+    palette colours.
     """
 
     def __init__(self, colors: list[str], channels: int):
         super().__init__()
-        rgb = hex_to_rgb(colors) * 2.0 - 1.0
+        rgba = hex_to_rgba(colors)
         if channels == 4:
-            opaque = torch.cat([rgb, torch.ones(len(rgb), 1)], 1)
-            entries = torch.cat([-torch.ones(1, 4), opaque])
+            premultiplied = torch.cat([rgba[:, :3] * rgba[:, 3:], rgba[:, 3:]], 1) * 2 - 1
+            entries = torch.cat([-torch.ones(1, 4), premultiplied])
         else:
-            entries = rgb
+            entries = rgba[:, :3] * 2.0 - 1.0
         self.register_buffer("entries", entries, persistent=False)
         self.channels = channels
+        self.soft = channels == 4 and bool((rgba[:, 3] < 1).any())
         self.logits = nn.Conv2d(EMBED, len(entries), 1)
 
     @property
@@ -84,19 +94,23 @@ class PaletteHead(nn.Module):
 
     @torch.no_grad()
     def targets(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, H, W) long: the entry each model-space pixel of ``x`` is closest to. With alpha,
-        pixels below half coverage are transparent; the others take the nearest palette colour
-        of their straight (un-premultiplied) colour."""
-        if self.channels == 4:
+        """(N, H, W) long: the entry each model-space pixel of ``x`` is closest to.
+
+        Hard-alpha palettes: pixels below half coverage are transparent, the others take the
+        nearest palette colour of their straight (un-premultiplied) colour. With soft entries
+        every pixel takes the nearest entry in premultiplied RGBA, transparent included, as
+        finishing does (``finish.snap.snap_indices``)."""
+        if self.soft:
+            p, colors = x.permute(0, 2, 3, 1).reshape(-1, 4), self.entries
+        elif self.channels == 4:
             a = (x[:, 3:4] + 1) / 2
             rgb = torch.where(a > 0, ((x[:, :3] + 1) / 2) / a.clamp_min(1e-6), 0.0) * 2 - 1
-            colors = self.entries[1:, :3]
+            p, colors = rgb.permute(0, 2, 3, 1).reshape(-1, 3), self.entries[1:, :3]
         else:
-            rgb, colors = x, self.entries
+            p, colors = x.permute(0, 2, 3, 1).reshape(-1, 3), self.entries
         # argmin |p - c|^2 = argmin |c|^2 - 2 p.c: one matrix product, no square roots
-        p = rgb.permute(0, 2, 3, 1).reshape(-1, 3)
         idx = (colors.pow(2).sum(1) - 2 * p @ colors.T).argmin(1).view(x.shape[0], *x.shape[2:])
-        if self.channels == 4:
+        if self.channels == 4 and not self.soft:
             idx = torch.where(a[:, 0] >= 0.5, idx + 1, 0)
         return idx
 

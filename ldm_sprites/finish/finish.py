@@ -1,10 +1,13 @@
 """``finish_sprites``: the one finishing stage used by generate, demo, export and the API.
 
-Order: hard alpha -> nearest palette colour -> optional 1-px outline -> colour limits (shared
-sheet palette, then per sprite) -> speckle removal (of the sprites more speckled than the
-training data; ``speckled``). Cleanup only ever copies a neighbour's colour
-or clears a pixel, so the colour limits still hold at the end, and every visible pixel is a
-palette colour with alpha 255.
+Order: alpha and colour snapped together -> optional 1-px outline -> colour limits (shared sheet
+palette, then per sprite) -> speckle removal (of the sprites more speckled than the training
+data; ``speckled``). For hard-alpha data (no soft entries in the palette) alpha becomes 0/255 at
+the data's cut and each visible pixel its nearest palette colour; for data with soft shadows or
+glows each pixel takes its nearest entry of transparent, the palette colours and the data's soft
+colours, so shadows survive at the data's own alpha levels. Cleanup only ever copies a
+neighbour's entry or clears a pixel, so the colour limits still hold at the end, and every
+visible pixel is a palette entry.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from ldm_sprites.errors import UserError
 from ldm_sprites.finish.cleanup import add_outline, despeckle
 from ldm_sprites.finish.palette import PaletteInfo, compute_palette, from_file
 from ldm_sprites.finish.palette_files import MAX_PALETTE
-from ldm_sprites.finish.snap import limit_colors, nearest, render, snap_indices, sprite_counts
+from ldm_sprites.finish.snap import (distance_space, limit_colors, nearest, render, snap_indices,
+                                     sprite_counts)
 from ldm_sprites.finish.speckle import isolated_shares
 
 MODES = ("auto", "none")
@@ -64,6 +68,7 @@ def fallback_palette(sprites: np.ndarray) -> PaletteInfo:
 
     pal = compute_palette(sprites, source="the sprites being finished")
     pal.stats.pop("isolated_p90", None)   # the output's own speckle is no reference: clean all
+    pal.soft = pal.soft[:0]   # nor are its soft pixels: a decoder's unsure edges, not shadows
     if pal.colors_per_sprite is not None:
         pal.colors_per_sprite = min(pal.colors_per_sprite, FALLBACK_COLORS_PER_SPRITE)
     info(f"finishing: no saved palette (no model given, or one trained before palettes were "
@@ -105,7 +110,7 @@ def speckled(idx: np.ndarray, pal: PaletteInfo) -> np.ndarray:
     limit = pal.stats.get("isolated_p90")
     if limit is None:
         return np.ones(len(idx), bool)
-    return isolated_shares(render(idx, pal.colors)) > limit
+    return isolated_shares(render(idx, pal.entries())) > limit
 
 
 def _check_sprites(rgba) -> np.ndarray:
@@ -139,26 +144,32 @@ def finish_with_palette(rgba: np.ndarray, palette_info: PaletteInfo | None,
         return rgba.copy(), None
     pal = resolve_palette(rgba, palette_info, options)
     threshold = options.alpha_threshold or pal.alpha_threshold
-    idx = snap_indices(rgba, pal.colors, threshold)
+    # The data's soft alpha (shadows, glows) is kept unless a cut is asked for: --alpha-threshold
+    # makes alpha hard, as it always does for hard-alpha data.
+    soft = pal.soft if options.alpha_threshold is None else pal.soft[:0]
+    entries = pal.entries()[:len(pal.colors) + len(soft)]
+    idx = snap_indices(rgba, pal.colors, threshold, soft)
     if options.outline:
         idx = add_outline(idx, _outline_colors(idx, pal))
     if options.shared_palette:
         shared, per_sprite = options.max_colors or SHEET_COLORS, pal.colors_per_sprite
     else:
         shared, per_sprite = None, options.max_colors or pal.colors_per_sprite
-    idx = limit_colors(idx, pal.colors, per_sprite, shared)
+    idx = limit_colors(idx, entries, per_sprite, shared)
     if options.despeckle:
         noisy = speckled(idx, pal)
         if noisy.any():
             part = idx[noisy]
+            space = distance_space(entries)
             for _ in range(DESPECKLE_PASSES):
-                part = despeckle(part, pal.colors, SPECKLE_CONTRAST)
+                part = despeckle(part, space, SPECKLE_CONTRAST)
             idx = idx.copy()
             idx[noisy] = part
     colors = pal.colors
     if options.shared_palette:
-        colors = colors[np.unique(idx[idx >= 0])]
-    return render(idx, pal.colors), colors
+        used = np.unique(idx[idx >= 0])
+        colors = colors[used[used < len(colors)]]
+    return render(idx, entries), colors
 
 
 def options_from(finish: str | None = None, palette: str | None = None,

@@ -60,23 +60,68 @@ def nearest(colors: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return np.asarray(index, np.int64)
 
 
-def snap_indices(rgba: np.ndarray, palette: np.ndarray, threshold: int) -> np.ndarray:
-    """(N, H, W, 4) uint8 -> (N, H, W) int16 palette indices, TRANSPARENT below ``threshold``."""
-    opaque = rgba[..., 3] >= max(1, threshold)
+def premultiplied(rgba: np.ndarray) -> np.ndarray:
+    """(..., 4) uint8 straight RGBA -> (..., 4) float64 premultiplied, in levels (0..255): the
+    colour a pixel adds over a background, where distances between soft pixels mean something."""
+    x = rgba.astype(np.float64)
+    return np.concatenate([x[..., :3] * x[..., 3:] / 255.0, x[..., 3:]], -1)
+
+
+def snap_indices(rgba: np.ndarray, palette: np.ndarray, threshold: int,
+                 soft: np.ndarray | None = None) -> np.ndarray:
+    """(N, H, W, 4) uint8 -> (N, H, W) int16 palette indices.
+
+    Without ``soft`` entries: alpha below ``threshold`` is TRANSPARENT, the rest takes the nearest
+    of the (K, 3) ``palette``. With (S, 4) RGBA ``soft`` entries (the data has soft shadows or
+    glows) every visible pixel takes the nearest of transparent, the opaque colours (indices
+    0..K-1) and the soft entries (K..K+S-1) in premultiplied RGBA, so a shadow stays a shadow
+    and a stray faint pixel becomes transparent; ``threshold`` is not used."""
     idx = np.full(rgba.shape[:-1], TRANSPARENT, np.int16)
+    if soft is not None and len(soft):
+        visible = rgba[..., 3] > 0
+        px = rgba[visible]
+        packed = px.astype(np.int64) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], np.int64)
+        values, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
+        opaque = np.concatenate([palette, np.full((len(palette), 1), 255, np.uint8)], 1)
+        table = np.concatenate([np.zeros((1, 4), np.uint8), opaque, soft.astype(np.uint8)])
+        idx[visible] = (nearest_rgba(px[first], table) - 1)[inverse.reshape(-1)]
+        return idx
+    opaque = rgba[..., 3] >= max(1, threshold)
     # Each distinct colour is matched once: far cheaper than a distance per pixel.
     values, inverse = np.unique(pack_rgb(rgba[..., :3][opaque]), return_inverse=True)
     idx[opaque] = nearest(unpack_rgb(values), palette)[inverse.reshape(-1)]
     return idx
 
 
+def nearest_rgba(rgba: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Index of the nearest (T, 4) straight-RGBA ``table`` entry for each (M, 4) pixel, by
+    premultiplied distance."""
+    from scipy.spatial import cKDTree
+
+    if len(rgba) == 0:
+        return np.zeros(0, np.int64)
+    _, index = cKDTree(premultiplied(table)).query(premultiplied(rgba))
+    return np.asarray(index, np.int64)
+
+
 def render(idx: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """(N, H, W) indices -> (N, H, W, 4) uint8 RGBA; transparent pixels are (0, 0, 0, 0)."""
+    """(N, H, W) indices -> (N, H, W, 4) uint8 RGBA; transparent pixels are (0, 0, 0, 0).
+    ``palette`` is (K, 3) opaque colours or (K, 4) RGBA entries (``PaletteInfo.entries``)."""
     out = np.zeros(idx.shape + (4,), np.uint8)
     opaque = idx >= 0
+    if palette.shape[-1] == 4:
+        out[opaque] = palette[idx[opaque]]
+        return out
     out[..., :3][opaque] = palette[idx[opaque]]
     out[..., 3][opaque] = 255
     return out
+
+
+def distance_space(palette: np.ndarray) -> np.ndarray:
+    """The coordinates cleanup and colour limits measure colour distances in: RGB for (K, 3)
+    opaque colours, premultiplied RGBA for (K, 4) entries (a 40 % shadow is far from the opaque
+    black it is made of)."""
+    return premultiplied(palette) if palette.shape[-1] == 4 else palette.astype(np.float64)
 
 
 def snap_to_palette(rgba: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -102,7 +147,7 @@ def merge_maps(counts: np.ndarray, palette: np.ndarray, limit: int) -> np.ndarra
     over = alive.sum(1) > limit
     if not over.any():
         return remap
-    pal = palette.astype(np.float64)
+    pal = distance_space(palette)
     dist = ((pal[:, None, :] - pal[None, :, :]) ** 2).sum(-1)
     np.fill_diagonal(dist, np.inf)
     rows = np.flatnonzero(over)
@@ -153,13 +198,29 @@ def _apply(idx: np.ndarray, remap: np.ndarray) -> np.ndarray:
     return np.where(flat >= 0, out, flat).astype(idx.dtype).reshape(idx.shape)
 
 
+def _limited(counts: np.ndarray, palette: np.ndarray, limit: int, chunk: int = 8) -> np.ndarray:
+    """``merge_maps`` for many sprites and large palettes: only the sprites over the limit, a few
+    at a time, each chunk over just the colours it uses — (chunk, U, U) instead of (N, K, K)
+    distances, which for a 1,024-colour palette and a sheet of 64 sprites would be 4 GB."""
+    n, k = counts.shape
+    remap = np.tile(np.arange(k), (n, 1))
+    over = np.flatnonzero((counts > 0).sum(1) > limit)
+    for start in range(0, len(over), chunk):
+        rows = over[start:start + chunk]
+        used = np.flatnonzero(counts[rows].sum(0))
+        local = merge_maps(counts[rows][:, used], palette[used], limit)
+        remap[rows[:, None], used[None, :]] = used[local]
+    return remap
+
+
 def limit_colors(idx: np.ndarray, palette: np.ndarray, per_sprite: int | None,
                  shared: int | None = None) -> np.ndarray:
-    """At most ``shared`` colours over the whole batch, then at most ``per_sprite`` in each."""
+    """At most ``shared`` colours over the whole batch, then at most ``per_sprite`` in each.
+    ``palette`` is (K, 3) colours or (K, 4) RGBA entries (distances as ``distance_space``)."""
     k = len(palette)
     if shared is not None:
-        remap = merge_maps(sprite_counts(idx, k).sum(0, keepdims=True), palette, shared)
+        remap = _limited(sprite_counts(idx, k).sum(0, keepdims=True), palette, shared)
         idx = _apply(idx, np.repeat(remap, idx.shape[0], 0))
     if per_sprite is not None:
-        idx = _apply(idx, merge_maps(sprite_counts(idx, k), palette, per_sprite))
+        idx = _apply(idx, _limited(sprite_counts(idx, k), palette, per_sprite))
     return idx

@@ -61,8 +61,12 @@ def run_ae_training(cfg: AEConfig, data_dir, out_dir, resume: bool = False,
     palette = training_palette(data.images)
     if cfg.model.output == "palette" and not cfg.model.palette:
         # The decoder's choices: the training data's palette (saved in the config with the model).
-        cfg.model.palette = palette.to_json()["colors"]
-        info(f"palette output: {len(cfg.model.palette)} colours of the training data + transparent")
+        # With soft shadows or glows in the data its soft colours ("#rrggbbaa") are choices too.
+        saved = palette.to_json()
+        cfg.model.palette = saved["colors"] + saved["soft"]
+        soft = f", {len(saved['soft'])} soft ones" if saved["soft"] else ""
+        info(f"palette output: {len(saved['colors'])} colours of the training data{soft} + "
+             "transparent")
     task = AutoencoderTask(cfg, data.images, data_dir)
     task.model_files = palette_files_for(palette)   # palette.json & co. in checkpoints
     m = cfg.model
