@@ -27,7 +27,8 @@ class ExportOptions:
     palette: str | None = None
     max_colors: int | None = None
     shared_palette: bool = False
-    alpha_threshold: int | None = None  # None: 128, or the model's when finishing
+    alpha_threshold: int | None = None  # None: the model's when finishing; else kept when the
+                                        # sprites have few soft levels, 128 otherwise
     despeckle: bool = True
     outline: bool = False
     colors: int | None = None           # = --shared-palette --max-colors K
