@@ -96,6 +96,20 @@ def test_memorisation_flags_an_exact_copy(sprites):
     assert img.width > 100 and img.height > 50
 
 
+def test_a_recoloured_training_sprite_is_a_variant_not_a_new_sprite(sprites):
+    train = sprites[:24].copy()
+    variant = train[7].copy()
+    body = variant[..., 3] > 0
+    variant[..., :3][body] = variant[..., :3][body] // 2 + 40     # the same sprite, recoloured
+    rng = np.random.default_rng(1)
+    fresh = rng.integers(0, 256, size=sprites.shape[1:], dtype=np.uint8)
+    rep = memorization_report(np.stack([variant, fresh]), train, percentile=0.0)
+    assert rep["_copy"].tolist() == [False, False]     # not the same pixels ...
+    assert rep["variants"] == 1                        # ... but a variant of a training sprite
+    assert rep["_nn_index"][0] == 7
+    assert rep["threshold"] <= rep["variant_threshold"]
+
+
 def test_split_counts_is_proportional_and_exact():
     assert split_counts([100, 100, 50], 10) == [4, 4, 2]
     assert sum(split_counts([3, 1, 1], 7)) == 7

@@ -104,7 +104,8 @@ def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, l
     click.echo(format_table({f"generated ({result['num_generated']})": clean["generated"],
                              f"real ({result['num_real']})": clean["real"]}))
     click.echo(f"{summary_line(result)}, {kid_text(result)}; "
-               f"copies {m['copies']}/{result['num_generated']} -> {out}, {png}")
+               f"copies {m['copies']}/{result['num_generated']}, variants of a training sprite "
+               f"{m['variants']}/{result['num_generated']} -> {out}, {png}")
 
 
 def kid_text(result: dict) -> str:

@@ -4,6 +4,12 @@ Each sample's distance to its nearest training sprite (or that sprite's mirror i
 training flips) is compared with how close training sprites are to *each other*: a sample closer
 than the ``percentile``-th percentile of train–train nearest-neighbour distances is flagged as a
 copy. So the threshold adapts to the data: sets with many near-duplicates get a low one.
+
+Sets of game tiles are full of *variants* — the same potion, wand or scroll in another colour —
+and a recoloured training tile is not a new sprite either. ``variants`` counts the samples closer
+to a training sprite than ``VARIANT_PERCENTILE`` (25) of train-train nearest-neighbour distances:
+on the Dungeon Crawl items the quarter of tiles nearest another tile are all such recolours
+(docs/benchmarks.md), so a sample that is a variant of a training tile counts there, not as new.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import torch
 from ldm_sprites.data.tensors import rgba_uint8_to_model
 
 MAX_REFERENCE = 2000  # train-train reference distances from at most this many query sprites
+VARIANT_PERCENTILE = 25.0  # closer than this percentile of train-train distances: a variant
 
 
 def _vectors(rgba: np.ndarray) -> torch.Tensor:
@@ -56,16 +63,20 @@ def memorization_report(samples: np.ndarray, train: np.ndarray, percentile: floa
     if n >= 2:
         d_ref, _ = _nearest(tr[queries], ref, self_index=queries)
         threshold = float(np.percentile(d_ref.numpy(), percentile))
+        variant_threshold = float(np.percentile(d_ref.numpy(), VARIANT_PERCENTILE))
         ref_median = float(d_ref.median())
     else:
-        threshold, ref_median = 0.0, float("nan")
+        threshold, variant_threshold, ref_median = 0.0, 0.0, float("nan")
     copies = (d_gen <= threshold).numpy()
+    variants = (d_gen <= variant_threshold).numpy()
     return {
         "threshold": threshold, "percentile": percentile,
         "train_train_nn_median": ref_median,
         "sample_nn_median": float(d_gen.median()),
         "copies": int(copies.sum()), "copy_share": float(copies.mean()),
         "copy_indices": np.flatnonzero(copies).tolist(),
+        "variant_threshold": variant_threshold, "variant_percentile": VARIANT_PERCENTILE,
+        "variants": int(variants.sum()), "variant_share": float(variants.mean()),
         "_nn_index": (j_gen % n).numpy(), "_nn_mirrored": (j_gen >= n).numpy(),
         "_nn_distance": d_gen.numpy(), "_copy": copies,
     }
