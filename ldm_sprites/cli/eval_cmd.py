@@ -1,25 +1,48 @@
-"""``ldmsprites eval``: FD, KID, memorisation and per-class counts of a trained model."""
+"""``ldmsprites eval``: FD, KID, memorisation and per-class counts of a trained model; with
+``--curve RUN`` the quality of every checkpoint along a run, with ``--denoiser RUN`` the error of
+its denoiser by noise level."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from ldm_sprites.cli.common import (autoguidance_option, device_option, sampler_option,
                                     spacing_option)
-from ldm_sprites.cli.finish_options import finish_options, to_finish_options
+from ldm_sprites.cli.finish_options import FINISH_PARAMS, finish_options, to_finish_options
+from ldm_sprites.errors import UserError
+
+# Which options each mode reads; one set on the command line for a mode that ignores it is an
+# error rather than silently nothing.
+MODEL_ONLY = {"copy_percentile", "kid_subsets", "kid_subset_size", "samples_dir"}
+SAMPLING = {"features", "bootstrap", "balance", "label_column", "sampler", "spacing", "steps",
+            "guidance", "autoguidance", "batch_size", *FINISH_PARAMS}
+IGNORED = {"model": {"every", "threads", "guide", "timesteps"},
+           "curve": MODEL_ONLY | {"timesteps"},
+           "denoiser": MODEL_ONLY | SAMPLING | {"threads", "guide"}}
+DEFAULT_NUM = {"model": 500, "curve": 192, "denoiser": 96}
 
 
 @click.command("eval")
-@click.option("--model", "model_dir", required=True, type=click.Path(),
-              help="Model directory or training run (newest checkpoint).")
+@click.option("--model", "model_dir", default=None, type=click.Path(),
+              help="Model directory or training run (newest checkpoint) to score.")
+@click.option("--curve", "curve_runs", multiple=True, type=click.Path(), metavar="RUN",
+              help="Instead of --model: score every checkpoint of this training run (repeatable; "
+                   "see --every): FD, cleanliness raw and finished, class agreement and CPU "
+                   "minutes per checkpoint -> a table, --out JSON and a PNG beside it.")
+@click.option("--denoiser", "denoiser_runs", multiple=True, type=click.Path(), metavar="RUN",
+              help="Instead of --model: the RMSE of x̂0 on --num real sprites noised to each "
+                   "--t, per checkpoint of this run (repeatable) -> a table and --out JSON.")
 @click.option("--data", "data_dir", required=True, type=click.Path(),
               help="The real sprites (usually the training data).")
 @click.option("--out", "out_json", required=True, type=click.Path(dir_okay=False),
-              help="JSON results; the neighbour PNG goes beside it as <name>-neighbours.png.")
-@click.option("--num", type=click.IntRange(2, 100000), default=500, show_default=True,
-              help="Sprites to generate.")
+              help="JSON results; the neighbour PNG goes beside it as <name>-neighbours.png "
+                   "(--curve: the plot as <name>.png).")
+@click.option("--num", type=click.IntRange(2, 100000), default=None,
+              help="Sprites to generate (per checkpoint with --curve; to denoise with "
+                   "--denoiser). Default: 500; --curve 192; --denoiser 96.")
 @click.option("--features",
               type=click.Choice(["efficientnet", "random-cnn", "offline", "inception"]),
               default="efficientnet", show_default=True,
@@ -53,12 +76,114 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--samples", "samples_dir", type=click.Path(file_okay=False), default=None,
               help="Also write every scored sprite here as a PNG (NNNN-class.png): look at them.")
+@click.option("--every", type=click.IntRange(1, 100000), default=1, show_default=True,
+              help="--curve/--denoiser: every N-th checkpoint (and always the newest).")
+@click.option("--threads", type=click.IntRange(1, 4096), default=1, show_default=True,
+              help="--curve: CPU threads the run trained with (CPU minutes = saved training "
+                   "time x threads, the autoencoder's included).")
+@click.option("--guide", "guide_dir", type=click.Path(), default=None,
+              help="--curve: guide the checkpoints with the EMA of this model directory (an "
+                   "early checkpoint of the run, as bundle --guide) for --autoguidance.")
+@click.option("--t", "timesteps", default=None, metavar="T,T,...",
+              help="--denoiser: timesteps to noise to (default 100,300,500,700).")
 @finish_options()
 @device_option
-def eval_cmd(model_dir, data_dir, out_json, num, features, bootstrap, balance, label_column,
-             sampler, spacing, steps, guidance, autoguidance, seed, batch_size, copy_percentile,
-             kid_subsets, kid_subset_size, weights, ae_dir, cache_dir, samples_dir, device, **finish_flags):
-    """Compare generated sprites with real ones: FD, KID, copies of training sprites."""
+@click.pass_context
+def eval_cmd(ctx, model_dir, curve_runs, denoiser_runs, every, threads, guide_dir, timesteps,
+             **kwargs):
+    """Compare generated sprites with real ones: FD, KID, copies of training sprites.
+
+    \b
+    ldmsprites eval --model M --data D --out eval.json      one model
+    ldmsprites eval --curve RUN --data D --out curve.json   every checkpoint of a run
+    ldmsprites eval --denoiser RUN --data D --out den.json  x̂0 error by noise level
+    """
+    mode = _mode(model_dir, curve_runs, denoiser_runs)
+    ignored = sorted(name for name in IGNORED[mode]
+                     if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE,
+                                                           ParameterSource.ENVIRONMENT))
+    if ignored:
+        flag = next(p.opts[0] for p in ctx.command.params if p.name == ignored[0])
+        used = {"model": "--model", "curve": "--curve", "denoiser": "--denoiser"}[mode]
+        raise UserError(f"{flag} does not apply to eval {used}; leave it out")
+    if kwargs["num"] is None:
+        kwargs["num"] = DEFAULT_NUM[mode]
+    if mode == "curve":
+        return _curve(curve_runs, every, threads, guide_dir, **kwargs)
+    if mode == "denoiser":
+        return _denoiser(denoiser_runs, every, timesteps, **kwargs)
+    return _model(model_dir, **kwargs)
+
+
+def _mode(model_dir, curve_runs, denoiser_runs) -> str:
+    given = [name for name, value in (("model", model_dir), ("curve", curve_runs),
+                                      ("denoiser", denoiser_runs)) if value]
+    if len(given) > 1:
+        raise UserError(f"--{given[0]} and --{given[1]} are different evaluations; give one "
+                        "(run eval twice for both)")
+    if not given:
+        raise UserError("eval needs what to score: --model M (one model), --curve RUN (every "
+                        "checkpoint of a run) or --denoiser RUN (its x̂0 error by noise level)")
+    return given[0]
+
+
+def _run_specs(paths, ae_dir, guide_dir=None):
+    from ldm_sprites.evaluation.curve import RunSpec
+
+    return [RunSpec(str(p), Path(p), ae_dir, guide_dir) for p in paths]
+
+
+def _curve(runs, every, threads, guide_dir, *, data_dir, out_json, num, features, bootstrap,
+           balance, label_column, sampler, spacing, steps, guidance, autoguidance, seed,
+           batch_size, weights, ae_dir, cache_dir, device, **finish_flags):
+    from ldm_sprites.evaluation.curve import curve_markdown, plot_curve, quality_curve
+    from ldm_sprites.fsutil import atomic_write_json, ensure_dir
+
+    out = Path(out_json)
+    png = out.with_suffix(".png")
+    if png == out:
+        raise UserError(f"--out {out} names the JSON file (e.g. curve.json); the plot goes "
+                        "beside it as <name>.png")
+    finish = to_finish_options(finish_flags)
+    overrides = {"sampler": sampler, "steps": steps, "spacing": spacing, "guidance": guidance,
+                 "autoguidance": autoguidance}
+    results = quality_curve(_run_specs(runs, ae_dir, guide_dir), data_dir, num=num, every=every,
+                            threads=threads, seed=seed, label_column=label_column or None,
+                            overrides=overrides, features=features, balance=balance,
+                            bootstrap=bootstrap, batch_size=batch_size, finish=finish,
+                            device=device, weights=weights, cache_dir=cache_dir)
+    results.update({"data": str(data_dir), "every": every, "seed": seed, "png": png.name,
+                    "finish": finish.to_json()})
+    ensure_dir(out.parent)
+    atomic_write_json(out, results)
+    plot_curve(results, png)
+    click.echo(curve_markdown(results))
+    click.echo(f"-> {out}, {png}")
+
+
+def _denoiser(runs, every, timesteps, *, data_dir, out_json, num, seed, weights, ae_dir,
+              cache_dir, device, **_sampling):
+    from ldm_sprites.evaluation.denoiser import (DEFAULT_T, denoiser_errors, denoiser_markdown,
+                                                 parse_timesteps)
+    from ldm_sprites.fsutil import atomic_write_json, ensure_dir
+
+    ts = parse_timesteps(timesteps) if timesteps is not None else list(DEFAULT_T)
+    results = denoiser_errors(_run_specs(runs, ae_dir), data_dir, num=num, timesteps=ts,
+                              every=every, seed=seed, device=device, weights=weights,
+                              cache_dir=cache_dir)
+    results["data"] = str(data_dir)
+    out = Path(out_json)
+    ensure_dir(out.parent)
+    atomic_write_json(out, results)
+    click.echo(denoiser_markdown(results))
+    click.echo(f"-> {out}")
+
+
+def _model(model_dir, *, data_dir, out_json, num, features, bootstrap, balance, label_column,
+           sampler, spacing, steps, guidance, autoguidance, seed, batch_size, copy_percentile,
+           kid_subsets, kid_subset_size, weights, ae_dir, cache_dir, samples_dir, device,
+           **finish_flags):
+    """``eval --model``: one model's FD, KID, cleanliness, copies and per-class counts."""
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
     from ldm_sprites.evaluation.cleanliness import format_table
