@@ -95,6 +95,10 @@ def test_eval_end_to_end(run, tmp_path):
     assert "vs real-vs-real floor" in res.output and "visible colours" in res.output
     assert f"KID {r['kid_mean']:.5f} ± " in res.output  # 12 of 24 real: the subsets differ
     assert sum(c["generated"] for c in r["per_class"].values()) == 12
+    # the demo set's classes are colour-coded: its own sprites' nearest neighbours agree often
+    assert 0.5 < r["real_feature_nn_same_class_share"] <= 1
+    assert 0 <= r["feature_nn_same_class_share"] <= 1 and "nearest real sprite of the class" in res.output
+    assert r["memorization"]["variant_threshold"] >= r["memorization"]["threshold"]
     assert all(c["generated"] == 2 for c in r["per_class"].values())  # balanced like the data
     assert 0 <= r["memorization"]["copy_share"] <= 1
     assert (tmp_path / "eval-neighbours.png").is_file()

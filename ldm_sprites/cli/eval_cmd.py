@@ -231,6 +231,11 @@ def _model(model_dir, *, data_dir, out_json, num, features, bootstrap, balance, 
     click.echo(f"{summary_line(result)}, {kid_text(result)}; "
                f"copies {m['copies']}/{result['num_generated']}, variants of a training sprite "
                f"{m['variants']}/{result['num_generated']} -> {out}, {png}")
+    if "feature_nn_same_class_share" in result:
+        click.echo(f"nearest real sprite of the class asked for: "
+                   f"{100 * result['feature_nn_same_class_share']:.1f} % of samples (real sprites: "
+                   f"{100 * result['real_feature_nn_same_class_share']:.1f} %; pixels: "
+                   f"{100 * result['nn_same_class_share']:.1f} %)")
 
 
 def kid_text(result: dict) -> str:

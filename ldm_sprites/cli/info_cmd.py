@@ -5,9 +5,16 @@ from __future__ import annotations
 import click
 
 
+SHOWN_COLORS = 64   # a 1,024-colour palette is a swatch's job (--swatch), not a screenful of hex
+
+
 def _palette_lines(pal, per_line: int = 8) -> list[str]:
-    hexes = ["#{:02x}{:02x}{:02x}".format(*c) for c in pal.colors.tolist()]
-    return ["  " + " ".join(hexes[i:i + per_line]) for i in range(0, len(hexes), per_line)]
+    hexes = ["#{:02x}{:02x}{:02x}".format(*c) for c in pal.colors[:SHOWN_COLORS].tolist()]
+    lines = ["  " + " ".join(hexes[i:i + per_line]) for i in range(0, len(hexes), per_line)]
+    if len(pal.colors) > SHOWN_COLORS:
+        lines.append(f"  ... {len(pal.colors) - SHOWN_COLORS} more, most used first "
+                     "(palette.hex, or --swatch FILE.png)")
+    return lines
 
 
 def _decoder_line(md) -> str | None:
@@ -44,9 +51,9 @@ def info(model_dir, swatch):
     from ldm_sprites.finish.palette_files import swatch_image
     from ldm_sprites.fsutil import atomic_save_image
     from ldm_sprites.modeldir import load_model_dir
-    from ldm_sprites.runtime import bundled_model_dir
+    from ldm_sprites.runtime import model_path
 
-    md = load_model_dir(model_dir or bundled_model_dir())
+    md = load_model_dir(model_path(model_dir))
     cfg = md.config
     data = cfg.get("data", {})
     click.echo(f"model:    {md.path}")
@@ -61,6 +68,10 @@ def info(model_dir, swatch):
     if data:
         click.echo(f"sprites:  {data.get('size')}x{data.get('size')}, {data.get('channels')} channels")
     click.echo(f"classes:  {', '.join(md.classes) if md.classes else '(unconditional)'}")
+    credits = md.path / "CREDITS.md"
+    if credits.is_file():   # bundled models of other people's art say whose it is
+        first = credits.read_text(encoding="utf-8").strip().splitlines()[0].lstrip("# ")
+        click.echo(f"credits:  {first} ({credits.name})")
     sample = cfg.get("sample")
     if sample:
         click.echo("sampling: " + ", ".join(f"{k} {v}" for k, v in sorted(sample.items())))
@@ -79,8 +90,10 @@ def info(model_dir, swatch):
             raise UserError(f"{md.path} has no palette to write as --swatch")
         return
     outline = "none" if pal.outline_color is None else "#{:02x}{:02x}{:02x}".format(*pal.outline_color)
+    alpha = (f"{len(pal.soft)} soft colours (shadows, glows: alpha kept)" if len(pal.soft)
+             else f"hard alpha, cut {pal.alpha_threshold}")
     click.echo(f"palette:  {len(pal.colors)} colours ({pal.source}); {pal.colors_per_sprite} per "
-               f"sprite (90th percentile), alpha cut {pal.alpha_threshold}, outline {outline}")
+               f"sprite (90th percentile), {alpha}, outline {outline}")
     for line in _palette_lines(pal):
         click.echo(line)
     if swatch:

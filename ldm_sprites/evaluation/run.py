@@ -88,7 +88,24 @@ def evaluate(pipe, data, extractor, *, num: int, balance: str, sample_kw: dict, 
         result["per_class"] = _per_class(pipe.classes, labels, data, mem)
         same = [pipe.classes[c] == _data_class(data, j) for c, j in zip(labels, mem["_nn_index"])]
         result["nn_same_class_share"] = round(float(np.mean(same)), 6)
+        if data.classes:
+            result.update(_feature_nn_classes(pipe.classes, labels, data, f_fake, f_real))
     return result, fake, real, mem
+
+
+def _feature_nn_classes(classes, labels, data, f_fake, f_real) -> dict:
+    """The class of each sample's nearest real sprite in feature space (what a sprite looks like,
+    not which pixels it shares) against the class asked for, beside the same share for the real
+    sprites themselves (each one's nearest *other* real sprite): the ceiling for this data."""
+    real_names = np.array(data.classes)[data.labels.numpy()]
+    fr = f_real.astype(np.float64)
+    sq = (fr ** 2).sum(1)
+    d_fake = (f_fake.astype(np.float64) ** 2).sum(1)[:, None] - 2 * f_fake @ fr.T + sq[None]
+    asked = np.array(classes)[np.asarray(labels)]
+    d_real = sq[:, None] - 2 * fr @ fr.T + sq[None]
+    np.fill_diagonal(d_real, np.inf)
+    return {"feature_nn_same_class_share": round(float((real_names[d_fake.argmin(1)] == asked).mean()), 6),
+            "real_feature_nn_same_class_share": round(float((real_names[d_real.argmin(1)] == real_names).mean()), 6)}
 
 
 def format_fd(value, ci) -> str:
