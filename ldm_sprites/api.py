@@ -115,9 +115,9 @@ def load_pipeline(model=None, device=None, weights: str = "ema", ae=None):
     ``ae``: decode with this autoencoder instead of the recorded one (another decoder of the
     same latent space, ``train_ae(init_from=..., freeze_encoder=True)``)."""
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
-    from ldm_sprites.runtime import bundled_model_dir
+    from ldm_sprites.runtime import model_path
 
-    return DiffusionPipeline.from_pretrained(model or bundled_model_dir(), device=device,
+    return DiffusionPipeline.from_pretrained(model_path(model), device=device,
                                              weights=weights, ae_path=ae)
 
 

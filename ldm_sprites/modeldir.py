@@ -147,10 +147,13 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 
 def resolve_model_dir(path: str | Path) -> Path:
     """A model directory itself, or a training run whose newest complete checkpoint is used."""
-    path = Path(path)
+    from ldm_sprites.runtime import bundled_names, model_path
+
+    path = Path(model_path(str(path)))
     if not path.exists():
         raise UserError(f"model directory {path} does not exist (train one with "
-                        "'ldmsprites train-diffusion' or pass --model)")
+                        "'ldmsprites train-diffusion', or name a bundled model: "
+                        f"{', '.join(bundled_names())})")
     if (path / CONFIG).is_file():
         return path
     ckpts = list_checkpoints(path)

@@ -36,10 +36,40 @@ def resolve_device(device: str | None) -> torch.device:
         raise UserError(f"--device {device} is not a device; use cpu or cuda") from None
 
 
-def bundled_model_dir() -> str:
-    """The demo model that ships in the package: the default when no --model is given."""
-    bundled = ASSETS_DIR / "demo-model"
-    if (bundled / "config.json").is_file():
-        return str(bundled)
-    raise UserError("no --model given and no bundled demo model is installed; "
-                    "train one with 'ldmsprites train-diffusion' and pass --model RUN_DIR")
+# Models that ship in the package, by the name ``--model`` accepts. ``demo`` is the default when no
+# --model is given (the procedural demo set); the others learned real CC0 art.
+BUNDLED_MODELS = {
+    "demo": "demo-model",
+    "dcss-items": "dcss-items",
+    "dcss-monsters": "dcss-monsters",
+}
+DEFAULT_MODEL = "demo"
+
+
+def bundled_names() -> list[str]:
+    """The bundled models installed with this copy of the package."""
+    return [n for n, d in BUNDLED_MODELS.items() if (ASSETS_DIR / d / "config.json").is_file()]
+
+
+def bundled_model_dir(name: str | None = None) -> str:
+    """A bundled model's directory by name; no name: the default (demo) model."""
+    name = name or DEFAULT_MODEL
+    if name in BUNDLED_MODELS and (ASSETS_DIR / BUNDLED_MODELS[name] / "config.json").is_file():
+        return str(ASSETS_DIR / BUNDLED_MODELS[name])
+    if name == DEFAULT_MODEL:
+        raise UserError("no --model given and no bundled demo model is installed; "
+                        "train one with 'ldmsprites train-diffusion' and pass --model RUN_DIR")
+    raise UserError(f"no bundled model named {name!r}; bundled: {', '.join(bundled_names())}")
+
+
+def model_path(text: str | None) -> str:
+    """What ``--model`` names -> a path: a directory on disk (a model or a training run) wins; a
+    bundled model's name otherwise; no --model: the default bundled model."""
+    if not text:
+        return bundled_model_dir()
+    path = Path(text)
+    if path.exists() and ((path / "config.json").is_file() or (path / "checkpoints").is_dir()):
+        return text
+    if text in BUNDLED_MODELS:
+        return bundled_model_dir(text)
+    return text

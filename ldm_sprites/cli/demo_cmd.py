@@ -27,12 +27,12 @@ def demo(out_dir, model_dir, per_class, guidance, seed, device, **finish_flags):
     from ldm_sprites.export import ExportOptions, Sprite, export_sprites
     from ldm_sprites.fsutil import ensure_dir
     from ldm_sprites.image_files import make_grid, save_png
-    from ldm_sprites.runtime import bundled_model_dir
+    from ldm_sprites.runtime import model_path
     from ldm_sprites.visual.reverse import ReverseRecorder
 
     t0 = time.perf_counter()
     out = ensure_dir(out_dir)
-    pipe = DiffusionPipeline.from_pretrained(model_dir or bundled_model_dir(), device=device)
+    pipe = DiffusionPipeline.from_pretrained(model_path(model_dir), device=device)
     classes = pipe.classes or ["sprite"]
     n_cls = len(classes)
     # Round-robin labels: the first n_cls sprites (the ones the GIF records) cover every class.

@@ -69,9 +69,9 @@ class _Job:
             raise click.UsageError("say where to write: --out grid.png, --out-dir DIR, --export "
                                    "DIR and/or --gif reverse.gif")
         from ldm_sprites.diffusion.pipeline import DiffusionPipeline
-        from ldm_sprites.runtime import bundled_model_dir
+        from ldm_sprites.runtime import model_path
 
-        self.model_dir = kw["model_dir"] or bundled_model_dir()
+        self.model_dir = model_path(kw["model_dir"])
         self.pipe = DiffusionPipeline.from_pretrained(self.model_dir, device=kw["device"],
                                                       ae_path=kw["ae_dir"])
         self.classes = split_names(kw["class_names"])

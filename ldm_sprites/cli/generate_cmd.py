@@ -62,7 +62,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
         raise click.UsageError("say where to write: --out grid.png, --out-dir DIR and/or --export DIR")
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
     from ldm_sprites.fsutil import ensure_dir
-    from ldm_sprites.runtime import bundled_model_dir
+    from ldm_sprites.runtime import model_path
 
     # Check outputs before the (possibly long) sampling run.
     for p in (out_png, gif_path):
@@ -71,7 +71,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
     for p in (out_dir, export_dir):
         if p:
             ensure_dir(p)
-    pipe = DiffusionPipeline.from_pretrained(model_dir or bundled_model_dir(), device=device,
+    pipe = DiffusionPipeline.from_pretrained(model_path(model_dir), device=device,
                                              weights=weights, ae_path=ae_dir)
     if compile_:
         pipe.compile()
@@ -109,7 +109,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
         for rec, rgba in zip(records, sprites):
             save_sprite(Path(out_dir) / rec["file"], rgba)
         atomic_write_json(Path(out_dir) / "sprites.json", {
-            "model": str(Path(model_dir or bundled_model_dir())), "sampler": opts.sampler,
+            "model": str(Path(model_path(model_dir))), "sampler": opts.sampler,
             "steps": opts.steps, "spacing": opts.spacing, "guidance": opts.guidance,
             "autoguidance": opts.autoguidance,
             "finish": finish.to_json(),
@@ -134,9 +134,9 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
 def classes(model_dir):
     """List the class names a model can generate."""
     from ldm_sprites.modeldir import load_model_dir
-    from ldm_sprites.runtime import bundled_model_dir
+    from ldm_sprites.runtime import model_path
 
-    md = load_model_dir(model_dir or bundled_model_dir())
+    md = load_model_dir(model_path(model_dir))
     if not md.classes:
         click.echo("(unconditional model: no classes)")
     for name in md.classes:

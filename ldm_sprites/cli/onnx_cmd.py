@@ -27,10 +27,10 @@ def export_onnx(model_dir, out_dir, weights, opset, check, device):
     from ldm_sprites.diffusion.onnx_export import export_onnx as run_export
     from ldm_sprites.diffusion.onnx_export import max_difference, require_onnx
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
-    from ldm_sprites.runtime import bundled_model_dir
+    from ldm_sprites.runtime import model_path
 
     require_onnx()
-    pipe = DiffusionPipeline.from_pretrained(model_dir or bundled_model_dir(),
+    pipe = DiffusionPipeline.from_pretrained(model_path(model_dir),
                                              device=device or "cpu", weights=weights)
     meta = run_export(pipe, out_dir, opset=opset)
     click.echo(f"{', '.join(meta['files'])} + model.json -> {out_dir}")

@@ -41,13 +41,12 @@ _PIPES_LOCK = threading.Lock()
 
 
 def model_path(model: str | None) -> str:
-    """'' / None / BUNDLED -> the bundled model's directory; anything else: that path."""
-    from ldm_sprites.runtime import bundled_model_dir
+    """'' / None / BUNDLED -> the default bundled model's directory; a bundled model's name
+    (dcss-items, ...) -> its directory; anything else: that path."""
+    from ldm_sprites import runtime
 
     text = (model or "").strip()
-    if not text or text == BUNDLED:
-        return bundled_model_dir()
-    return text
+    return runtime.model_path(None if text == BUNDLED else text)
 
 
 def get_pipeline(model: str | None = None, device: str | None = None):

@@ -137,8 +137,12 @@ class Studio:
         classes = actions.model_classes(model)
         d = actions.model_defaults(model)
         # the picker offers the bundled model, the one the studio started with and any loaded since
+        # ... and every other bundled model by name (dcss-items, dcss-monsters)
+        from ldm_sprites.runtime import DEFAULT_MODEL, bundled_names
+
         seen, models = {str(Path(actions.model_path(None)).resolve())}, [actions.BUNDLED]
-        for m in [self.model, *actions.loaded_models()]:
+        others = [n for n in bundled_names() if n != DEFAULT_MODEL]
+        for m in [self.model, *others, *actions.loaded_models()]:
             key = str(Path(actions.model_path(m)).resolve())
             if key not in seen:
                 seen.add(key)
