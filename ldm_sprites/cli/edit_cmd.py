@@ -20,7 +20,7 @@ def edit_options(fn):
     """Model, sampling, output and finishing flags shared by vary and inpaint."""
     for opt in reversed([
         click.option("--model", "model_dir", default=None, type=click.Path(),
-                     help="Model directory or training run (default: the bundled demo model)."),
+                     help="Model directory, training run or bundled model name (demo, dcss-items, dcss-monsters; default: demo)."),
         click.option("--class", "class_names", multiple=True,
                      help="Target class(es), repeat or comma-separate; outputs are spread over "
                           "them. Default: none (the model's unconditional mode, no guidance)."),

@@ -27,7 +27,7 @@ DEFAULT_NUM = {"model": 500, "curve": 192, "denoiser": 96}
 
 @click.command("eval")
 @click.option("--model", "model_dir", default=None, type=click.Path(),
-              help="Model directory or training run (newest checkpoint) to score.")
+              help="Model directory, training run (newest checkpoint) or bundled model name to score.")
 @click.option("--curve", "curve_runs", multiple=True, type=click.Path(), metavar="RUN",
               help="Instead of --model: score every checkpoint of this training run (repeatable; "
                    "see --every): FD, cleanliness raw and finished, class agreement and CPU "

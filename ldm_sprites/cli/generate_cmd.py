@@ -13,7 +13,7 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 @click.command("generate")
 @click.option("--model", "model_dir", default=None, type=click.Path(),
-              help="Model directory or training run (default: the bundled demo model).")
+              help="Model directory, training run or bundled model name (demo, dcss-items, dcss-monsters; default: demo).")
 @click.option("--class", "class_names", multiple=True,
               help="Class name(s); repeat or comma-separate. Sprites are spread over them.")
 @click.option("--num", type=click.IntRange(1, 100000), default=16, show_default=True,
@@ -130,7 +130,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
 
 @click.command("classes")
 @click.option("--model", "model_dir", default=None, type=click.Path(),
-              help="Model directory or training run (default: the bundled demo model).")
+              help="Model directory, training run or bundled model name (demo, dcss-items, dcss-monsters; default: demo).")
 def classes(model_dir):
     """List the class names a model can generate."""
     from ldm_sprites.modeldir import load_model_dir

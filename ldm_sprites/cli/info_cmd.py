@@ -42,7 +42,7 @@ def _decoder_line(md) -> str | None:
 
 @click.command("info")
 @click.option("--model", "model_dir", default=None, type=click.Path(),
-              help="Model directory or training run (default: the bundled demo model).")
+              help="Model directory, training run or bundled model name (demo, dcss-items, dcss-monsters; default: demo).")
 @click.option("--swatch", type=click.Path(dir_okay=False), default=None,
               help="Write the palette as a PNG swatch (16 px squares, 16 a row, most used first).")
 def info(model_dir, swatch):
