@@ -173,14 +173,20 @@ def test_export_with_finishing_flags_end_to_end(raw_dir, tiny_model, tmp_path):
     assert len(used) <= 5 and used <= {tuple(c) for c in load_palette(shared / "palette.hex").tolist()}
 
 
-def test_export_without_finishing_keeps_colours_and_hardens_alpha(raw_dir, tmp_path):
+def test_export_without_finishing_keeps_colours_and_alpha_unless_a_cut_is_asked(raw_dir, tmp_path):
     out = tmp_path / "plain"
     res = CliRunner().invoke(cli, ["export", str(raw_dir), "--out", str(out), "--upscale", "1",
                                    "--no-svg", "--no-stickers", "--no-sheet", "--no-gif"])
     assert res.exit_code == 0, res.output
     src = np.array(Image.open(raw_dir / "s-0.png"))
-    assert (_pngs(out)[0] == hard_alpha(src, 128)).all()
+    assert (_pngs(out)[0] == hard_alpha(src, 0)).all()           # soft alpha as drawn
     assert not (out / "palette.hex").exists()
+    cut = tmp_path / "cut"
+    res = CliRunner().invoke(cli, ["export", str(raw_dir), "--out", str(cut), "--upscale", "1",
+                                   "--no-svg", "--no-stickers", "--no-sheet", "--no-gif",
+                                   "--alpha-threshold", "128"])
+    assert res.exit_code == 0, res.output
+    assert (_pngs(cut)[0] == hard_alpha(src, 128)).all()
 
 
 @pytest.mark.parametrize("args, words", [

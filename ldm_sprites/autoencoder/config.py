@@ -56,8 +56,13 @@ class AEModelSection:
     # ``palette`` or transparent (autoencoder/palette_head.py): raw output in-palette with alpha 0
     # or 255 by construction, where regression leaves jitter and soft edges on sampled latents.
     output: str = choice("rgb", "rgb", "palette")
-    # "#rrggbb" colours for output: palette; empty = the training data's palette (finish.palette)
+    # "#rrggbb" colours for output: palette; empty = the training data's palette (finish.palette),
+    # plus its soft "#rrggbbaa" colours when the data has shadows or glows
     palette: list[str] = field(default_factory=list)
+    # With an empty ``palette``: at most this many of the data's colours, most used first (0: all,
+    # up to 1,024). Each choice costs a logit per pixel: a 1,024-colour head trains ~4x slower than
+    # a 256-colour one (docs/autoencoder.md).
+    palette_size: int = bounded(0, ge=0, le=1024)
     # Start from this autoencoder's weights (a train-ae run or model directory); layers whose
     # shape differs (a new output head) start fresh.
     init_from: str | None = None

@@ -71,10 +71,8 @@ def export(input_dir, out_dir, **options) -> None:
     under --out.
 
     Class and seed come from a sprites.json beside the images when present. Images without
-    alpha get their uniform border colour keyed out as background. Soft alpha with few levels
-    (finished sprites of a model whose data has shadows, or art drawn that way) is kept; a
-    generator's raw soft edges are made hard at 128 (--alpha-threshold T cuts at T, 0 keeps
-    every level); --finish auto, or any of
+    alpha get their uniform border colour keyed out as background. Alpha is kept as drawn (soft
+    shadows included; --alpha-threshold T makes it hard at T); --finish auto, or any of
     --palette, --max-colors, --shared-palette, --colors, --outline, also runs the finishing
     stage that generate uses.
     """

@@ -27,8 +27,7 @@ class ExportOptions:
     palette: str | None = None
     max_colors: int | None = None
     shared_palette: bool = False
-    alpha_threshold: int | None = None  # None: the model's when finishing; else kept when the
-                                        # sprites have few soft levels, 128 otherwise
+    alpha_threshold: int | None = None  # None: the model's when finishing, else alpha as given
     despeckle: bool = True
     outline: bool = False
     colors: int | None = None           # = --shared-palette --max-colors K

@@ -55,32 +55,14 @@ def _unique_names(sprites: list[Sprite]) -> list[Sprite]:
     return out
 
 
-SOFT_LEVELS = 64   # distinct soft alpha values up to which sprites are taken as drawn that way
-
-
-def keeps_soft_alpha(images: list[np.ndarray]) -> bool:
-    """Whether export keeps these sprites' alpha as it is (no --alpha-threshold): yes when their
-    soft alpha takes few values — finished sprites of a model whose data has shadows or glows, or
-    art drawn with them — no for a generator's raw output, whose every edge pixel has an alpha of
-    its own (those are cut at 128, as before)."""
-    levels = set()
-    for rgba in images:
-        a = rgba[..., 3]
-        levels.update(np.unique(a[(a > 0) & (a < 255)]).tolist())
-        if len(levels) > SOFT_LEVELS:
-            return False
-    return bool(levels)
-
-
 def _clean(sprites: list[Sprite], options: ExportOptions, out: Path, manifest: Manifest):
-    """Hard alpha; with finishing on, the finishing stage (ldm_sprites.finish) over all sprites
+    """Alpha as given (or cut at --alpha-threshold); with finishing on, the finishing stage (ldm_sprites.finish) over all sprites
     at once, and the palette it used written as palette.hex."""
     finish = options.finish_options()
     if finish.mode == "none":
-        threshold = options.alpha_threshold
-        if threshold is None:
-            threshold = 0 if keeps_soft_alpha([s.rgba for s in sprites]) else 128
-        return [hard_alpha(s.rgba, threshold) for s in sprites]
+        # Without finishing the sprites are taken as they are: their soft shadows stay (only the
+        # colour hidden under alpha 0 is cleared); --alpha-threshold T cuts at T.
+        return [hard_alpha(s.rgba, options.alpha_threshold or 0) for s in sprites]
     # One batch, so a shared palette spans every sprite: pad to the largest size with
     # transparency (which finishing treats like the canvas edge) and crop back afterwards.
     h = max(s.rgba.shape[0] for s in sprites)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 TRANSPARENT = -1
+SOFT_HUE_TOL = 64  # straight-colour levels within which a soft pixel is the data's soft colour
 
 
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -84,7 +85,19 @@ def snap_indices(rgba: np.ndarray, palette: np.ndarray, threshold: int,
         values, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
         opaque = np.concatenate([palette, np.full((len(palette), 1), 255, np.uint8)], 1)
         table = np.concatenate([np.zeros((1, 4), np.uint8), opaque, soft.astype(np.uint8)])
-        idx[visible] = (nearest_rgba(px[first], table) - 1)[inverse.reshape(-1)]
+        pick = nearest_rgba(px[first], table) - 1
+        # A soft pick must also have the soft colour's hue: a generator's half-transparent edge
+        # of a red sword is the sword's edge, not a patch of the data's black drop shadow.
+        # Those take the hard-alpha rule instead.
+        soft_pick = pick >= len(palette)
+        if soft_pick.any():
+            own = px[first][soft_pick, :3].astype(np.int16)
+            entry = soft.astype(np.int16)[pick[soft_pick] - len(palette), :3]
+            off = np.flatnonzero(soft_pick)[np.abs(own - entry).max(1) > SOFT_HUE_TOL]
+            hard = px[first][off]
+            pick[off] = np.where(hard[:, 3] >= max(1, threshold),
+                                 nearest(hard[:, :3], palette), TRANSPARENT)
+        idx[visible] = pick[inverse.reshape(-1)]
         return idx
     opaque = rgba[..., 3] >= max(1, threshold)
     # Each distinct colour is matched once: far cheaper than a distance per pixel.

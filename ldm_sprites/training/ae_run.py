@@ -33,7 +33,7 @@ def resolve_ae_config(config_path, out_dir, resume: bool, overrides: dict) -> AE
     own = load_yaml(config_path) if config_path else {}
     merged = {sec: {**(source.get(sec) or {}), **(own.get(sec) or {})} for sec in SOURCE_SECTIONS}
     # What made the source (its own start, its palette) is not part of the new run.
-    for key in ("init_from", "freeze_encoder", "palette", "output"):
+    for key in ("init_from", "freeze_encoder", "palette", "palette_size", "output"):
         if key not in (own.get("model") or {}):
             merged["model"].pop(key, None)
     merged["train"] = own.get("train") or {}
@@ -63,6 +63,8 @@ def run_ae_training(cfg: AEConfig, data_dir, out_dir, resume: bool = False,
         # The decoder's choices: the training data's palette (saved in the config with the model).
         # With soft shadows or glows in the data its soft colours ("#rrggbbaa") are choices too.
         saved = palette.to_json()
+        if cfg.model.palette_size:
+            saved["colors"] = saved["colors"][:cfg.model.palette_size]
         cfg.model.palette = saved["colors"] + saved["soft"]
         soft = f", {len(saved['soft'])} soft ones" if saved["soft"] else ""
         info(f"palette output: {len(saved['colors'])} colours of the training data{soft} + "
