@@ -52,7 +52,12 @@ def test_onnx_runtime_matches_torch_outputs_and_samples(exported):
                                    rtol=1e-4)
         torch.testing.assert_close(ort_pipe.decode(x), ref.decode(x), atol=1e-4, rtol=1e-4)
     kw = dict(seed=3, sampler="dpmpp", steps=4)
-    a = ref.sample([0, 4], **kw)
-    b = ort_pipe.sample([0, 4], **kw)
-    assert (a - b).abs().max().item() < 1e-3
+    latents = {}
+    a = ref.sample([0, 4], callback=lambda i, x, x0: latents.__setitem__("torch", x0), **kw)
+    b = ort_pipe.sample([0, 4], callback=lambda i, x, x0: latents.__setitem__("onnx", x0), **kw)
+    # the sampled latents (|z| up to ~5) agree to float error grown by 4 guided steps (measured
+    # 7e-3); the palette decoder's per-pixel pick may flip where two colours tie within that error
+    # (measured: 3 of 8,192 values), where a wrong network would differ everywhere
+    assert (latents["torch"] - latents["onnx"]).abs().max().item() < 3e-2
+    assert ((a - b).abs() > 1e-3).float().mean().item() < 1e-3
     assert np.array_equal(ref.to_rgba(a).shape, ref.to_rgba(b).shape)

@@ -250,7 +250,7 @@ def input_palette(rgba: np.ndarray, name: str = "the input"):
         colors, _ = cluster_colors(rgb)
     else:
         colors = colors[np.argsort(-np.bincount(inverse, minlength=len(colors)), kind="stable")]
-    return PaletteInfo(colors, threshold, None, None, f"{name}'s own colours")
+    return PaletteInfo(colors, alpha_threshold=threshold, source=f"{name}'s own colours")
 
 
 def finish_edits(sprites: np.ndarray, sources: list[EditInput], owner: list[int], *,
