@@ -69,15 +69,6 @@ def test_bundle_command_keeps_fp32_and_stores_sampling_defaults(latent_run, tmp_
     assert bad.exit_code == 2 and "LO,HI" in bad.output and not (tmp_path / "bad").exists()
 
 
-def test_python_m_bundle_is_an_alias_of_the_command():
-    import subprocess
-    import sys
-
-    res = subprocess.run([sys.executable, "-m", "ldm_sprites.bundle", "--help"],
-                         capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0 and "python -m ldm_sprites.bundle [OPTIONS] RUN OUT" in res.stdout
-
-
 def test_bundled_and_original_sample_alike(latent_run, tmp_path):
     bundled = bundle_model(latent_run, tmp_path / "m")
     outs = []
