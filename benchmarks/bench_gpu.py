@@ -59,13 +59,14 @@ def _random_ae(tmp: Path, device):
 
 def build_models(tmp: Path, device) -> dict:
     """The two benchmarked setups: DiT, input shape, schedule, sampling options, autoencoder."""
-    from ldm_sprites.config import load_config
+    from ldm_sprites.config_loader import load_config
+    from ldm_sprites.diffusion.config import DiffusionConfig
     from ldm_sprites.diffusion.dit import build_dit
     from ldm_sprites.diffusion.schedule import NoiseSchedule
 
     out = {}
-    px = load_config(ROOT / "configs/ddpm-pixel.yaml")
-    lat = load_config(ROOT / "configs/dit-latent.yaml")
+    px = load_config(ROOT / "configs/ddpm-pixel.yaml", DiffusionConfig)
+    lat = load_config(ROOT / "configs/dit-latent.yaml", DiffusionConfig)
     ae = _random_ae(tmp, device)
     for name, cfg, (ch, size), autoencoder in (
             ("ddpm-pixel", px, (px.data.channels, px.data.size), None),

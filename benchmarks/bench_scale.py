@@ -65,11 +65,12 @@ def child(args) -> None:
 
     torch.set_num_threads(args.threads)
 
-    from ldm_sprites.config import apply_overrides, load_config
+    from ldm_sprites.config_loader import apply_overrides, load_config
+    from ldm_sprites.diffusion.config import DiffusionConfig
     from ldm_sprites.training.diffusion_run import run_diffusion_training
 
     after_import = read_status()
-    cfg = load_config(ROOT / MODES[args.mode])
+    cfg = load_config(ROOT / MODES[args.mode], DiffusionConfig)
     apply_overrides(cfg, {"train.steps": args.steps, "train.log_every": args.log_every,
                           "train.sample_every": 0, "train.checkpoint_every": 10 ** 9,
                           "data.label_column": "type"})

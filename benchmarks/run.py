@@ -35,7 +35,7 @@ def _random_ae(tmp: Path, config: str):
     """An autoencoder with the architecture of ``config`` and random weights, as a model dir."""
     from ldm_sprites.autoencoder import load_autoencoder
     from ldm_sprites.autoencoder.handle import build_from_config
-    from ldm_sprites.config import load_yaml
+    from ldm_sprites.config_loader import load_yaml
     from ldm_sprites.modeldir import save_model_dir
 
     cfg = load_yaml(ROOT / config)
@@ -71,7 +71,7 @@ def ddpm_per_sprite(n_steps: int, batch: int = 64) -> float:
 def latent_default_pipeline(tmp: Path):
     """The default latent config (configs/ae-kl.yaml + configs/dit-latent.yaml, 18 classes) with
     random weights, and its saved sampling section."""
-    from ldm_sprites.config import load_yaml
+    from ldm_sprites.config_loader import load_yaml
     from ldm_sprites.diffusion.dit import build_dit
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
     from ldm_sprites.diffusion.schedule import NoiseSchedule

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from ldm_sprites.autoencoder.config import AEConfig, AEModelSection, check_config
 from ldm_sprites.autoencoder.model import Autoencoder
 from ldm_sprites.cli import cli
-from ldm_sprites.config import from_dict
+from ldm_sprites.config_loader import from_dict
 from ldm_sprites.errors import UserError
 
 NANO = dict(channels=16, res_blocks=1, codebook_size=32)

@@ -130,12 +130,13 @@ def _config(tmp_path, **train):
 
 
 def test_resume_after_interruption_equals_uninterrupted_run(demo_dir, tmp_path):
-    from ldm_sprites.config import load_config
+    from ldm_sprites.config_loader import load_config
+    from ldm_sprites.diffusion.config import DiffusionConfig
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
     from ldm_sprites.diffusion.task import DiffusionTask
     from ldm_sprites.training.trainer import seed_everything, train
 
-    cfg = load_config(_config(tmp_path))
+    cfg = load_config(_config(tmp_path), DiffusionConfig)
     data = load_sprite_data(demo_dir, DataSpec(16, label_column="type"))
 
     def fresh_task():
@@ -174,13 +175,14 @@ def test_resume_cli_extends_training(demo_dir, tmp_path):
 
 def test_nan_loss_stops_and_names_last_good_checkpoint(demo_dir, tmp_path):
     # A NaN on the 5th step: the step-3 checkpoint must survive and be named; nothing after it.
-    from ldm_sprites.config import load_config
+    from ldm_sprites.config_loader import load_config
+    from ldm_sprites.diffusion.config import DiffusionConfig
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
     from ldm_sprites.errors import UserError
     from ldm_sprites.diffusion.task import DiffusionTask
     from ldm_sprites.training.trainer import train
 
-    cfg = load_config(_config(tmp_path))
+    cfg = load_config(_config(tmp_path), DiffusionConfig)
     data = load_sprite_data(demo_dir, DataSpec(16, label_column="type"))
     task = DiffusionTask(cfg, data.images, data.labels, data.classes)
     real_loss = task.loss

@@ -97,10 +97,11 @@ def test_ctrl_c_after_a_steps_checkpoint_decision_still_checkpoints(demo_dir, tm
     """A Ctrl-C handled late in a step (here: while it writes its preview grid, after it has
     decided not to checkpoint) must not end the run without the checkpoint the warning promised
     (the race CI once caught as an IndexError)."""
-    from ldm_sprites.config import load_config
+    from ldm_sprites.config_loader import load_config
+    from ldm_sprites.diffusion.config import DiffusionConfig
     from ldm_sprites.training.trainer import TrainingInterrupted, train
 
-    cfg = load_config(write_config(tmp_path, steps=50, checkpoint_every=1000, sample_every=2))
+    cfg = load_config(write_config(tmp_path, steps=50, checkpoint_every=1000, sample_every=2), DiffusionConfig)
     task = _task(cfg, demo_dir)
     previews = []
 
@@ -145,11 +146,12 @@ def _poison_gradients(task, at_call: int):
 
 @pytest.mark.parametrize("grad_clip", [1.0, 0.0])
 def test_nan_gradient_with_finite_loss_stops_before_a_bad_checkpoint(demo_dir, tmp_path, grad_clip):
-    from ldm_sprites.config import load_config
+    from ldm_sprites.config_loader import load_config
+    from ldm_sprites.diffusion.config import DiffusionConfig
     from ldm_sprites.training.trainer import train
 
     cfg = load_config(write_config(tmp_path, steps=4, checkpoint_every=2, log_every=2,
-                                   grad_clip=grad_clip))
+                                   grad_clip=grad_clip), DiffusionConfig)
     task = _task(cfg, demo_dir)
     _poison_gradients(task, at_call=4)  # the last step of the second checkpoint interval
     with pytest.raises(UserError, match=r"grad_norm became nan between steps 3 and 4.*step-00000002"):
@@ -161,10 +163,11 @@ def test_nan_gradient_with_finite_loss_stops_before_a_bad_checkpoint(demo_dir, t
 
 def test_full_disk_at_a_checkpoint_keeps_the_previous_one(demo_dir, tmp_path, monkeypatch):
     from ldm_sprites import modeldir
-    from ldm_sprites.config import load_config
+    from ldm_sprites.config_loader import load_config
+    from ldm_sprites.diffusion.config import DiffusionConfig
     from ldm_sprites.training.trainer import train
 
-    cfg = load_config(write_config(tmp_path, steps=4, checkpoint_every=2))
+    cfg = load_config(write_config(tmp_path, steps=4, checkpoint_every=2), DiffusionConfig)
     real, writes = modeldir.write_synced, [0]
 
     def fill_up(path, data):  # the disk fills up in the middle of the second checkpoint

@@ -60,7 +60,7 @@ class _LineTask(Task):
 
 
 def test_a_task_with_only_the_required_members_trains_with_the_defaults(tmp_path):
-    from ldm_sprites.config import TrainSection
+    from ldm_sprites.train_section import TrainSection
     from ldm_sprites.training.trainer import train
 
     cfg = TrainSection(steps=4, batch_size=4, lr=0.01, warmup_steps=2, checkpoint_every=2,
@@ -77,7 +77,8 @@ def test_a_task_with_only_the_required_members_trains_with_the_defaults(tmp_path
 def test_both_stages_tasks_satisfy_the_protocol(demo_dir):
     from ldm_sprites.autoencoder.config import AEConfig
     from ldm_sprites.autoencoder.task import AutoencoderTask
-    from ldm_sprites.config import DiffusionConfig, from_dict
+    from ldm_sprites.config_loader import from_dict
+    from ldm_sprites.diffusion.config import DiffusionConfig
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
     from ldm_sprites.diffusion.task import DiffusionTask
 

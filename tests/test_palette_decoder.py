@@ -156,7 +156,7 @@ def test_frozen_encoder_keeps_the_latent_space_for_existing_diffusion_models(
 
 def test_a_bad_palette_colour_is_a_one_line_error():
     from ldm_sprites.autoencoder.config import AEConfig, check_config
-    from ldm_sprites.config import from_dict
+    from ldm_sprites.config_loader import from_dict
     from ldm_sprites.errors import UserError
 
     cfg = from_dict(AEConfig, {"model": {"output": "palette", "palette": ["#00ff00", "green"]}})

@@ -75,7 +75,7 @@ def test_malicious_train_state_is_refused_and_never_runs(tiny_model, demo_dir, t
 
 
 def test_yaml_tags_cannot_construct_objects(tmp_path):
-    from ldm_sprites.config import load_yaml
+    from ldm_sprites.config_loader import load_yaml
     from ldm_sprites.errors import UserError
 
     cfg = tmp_path / "evil.yaml"

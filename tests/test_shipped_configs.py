@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ldm_sprites.config import check_ranges, load_config
+from ldm_sprites.config_loader import check_values, load_config
+from ldm_sprites.diffusion.config import DiffusionConfig
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
@@ -37,7 +38,7 @@ def test_autoencoder_configs_build_and_round_trip_shapes(path):
     if cfg.model.output == "palette" and not cfg.model.palette:   # filled in from the data
         cfg.model.palette = ["#000000", "#ffffff", "#ff0000"]
     cfg = check_config(cfg)
-    check_ranges(cfg)
+    check_values(cfg)
     torch.manual_seed(0)
     model = Autoencoder(cfg.model, cfg.data.channels).eval()
     x = torch.rand(1, cfg.data.channels, cfg.data.size, cfg.data.size) * 2 - 1
@@ -50,8 +51,8 @@ def test_autoencoder_configs_build_and_round_trip_shapes(path):
 
 @pytest.mark.parametrize("path", DIFFUSION_CONFIGS, ids=lambda p: p.stem)
 def test_diffusion_configs_load(path):
-    cfg = load_config(path)
-    check_ranges(cfg)
+    cfg = load_config(path, DiffusionConfig)
+    check_values(cfg)
     assert cfg.train.steps > 0 and cfg.model.patch_size >= 1
 
 

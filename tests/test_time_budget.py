@@ -128,9 +128,10 @@ def _budget_task(cfg, demo_dir, clock: FakeClock, per_step: float):
 
 
 def _cfg(tmp_path, **train):
-    from ldm_sprites.config import load_config
+    from ldm_sprites.config_loader import load_config
+    from ldm_sprites.diffusion.config import DiffusionConfig
 
-    return load_config(write_config(tmp_path, log_every=5, checkpoint_every=1000, **train))
+    return load_config(write_config(tmp_path, log_every=5, checkpoint_every=1000, **train), DiffusionConfig)
 
 
 def test_trainer_stops_on_budget_with_a_checkpoint_and_resume_continues(demo_dir, tmp_path):
