@@ -87,14 +87,14 @@ def test_train_ae_saves_a_palette_too(tmp_path, demo_dir):
     assert from_model_dir(run) is not None
 
 
-def test_an_older_model_without_a_palette_finishes_with_the_fallback(tiny_model, tmp_path, capsys):
-    old = tmp_path / "old"
-    shutil.copytree(list_checkpoints(tiny_model)[-1], old)
+def test_a_model_without_a_palette_finishes_with_the_fallback(tiny_model, tmp_path, capsys):
+    bare = tmp_path / "bare"
+    shutil.copytree(list_checkpoints(tiny_model)[-1], bare)
     for name in PALETTE_FILES:
-        (old / name).unlink()
-    assert from_model_dir(old) is None
+        (bare / name).unlink()
+    assert from_model_dir(bare) is None
     raw = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 4), dtype=np.uint8)
-    out = finish_sprites(raw, from_model_dir(old), FinishOptions())
+    out = finish_sprites(raw, from_model_dir(bare), FinishOptions())
     assert "no saved palette" in capsys.readouterr().err
     assert set(np.unique(out[..., 3]).tolist()) <= {0, 255}
 
@@ -206,17 +206,6 @@ def test_bundling_keeps_the_palette(tiny_model, tmp_path):
     out = bundle_model(tiny_model, tmp_path / "bundled")
     assert all((out / name).is_file() for name in PALETTE_FILES)
     assert from_model_dir(out).colors.tolist() == from_model_dir(tiny_model).colors.tolist()
-
-
-def test_adding_a_palette_to_an_older_model(tiny_model, demo_dir, tmp_path):
-    from ldm_sprites.finish.__main__ import main
-
-    old = tmp_path / "old"
-    shutil.copytree(list_checkpoints(tiny_model)[-1], old)
-    for name in PALETTE_FILES:
-        (old / name).unlink()
-    main(["--data", str(demo_dir), "--model", str(old)])
-    assert from_model_dir(old).colors.tolist() == from_model_dir(tiny_model).colors.tolist()
 
 
 def test_training_palette_reads_only_its_subset_of_a_memory_mapped_data_set(tmp_path):

@@ -82,7 +82,7 @@ def info(model_dir, swatch):
                                    if carries_guide(md) else "none (autoguidance off)"))
     pal = from_model_dir(md.path)
     if pal is None:
-        click.echo("palette:  none saved (trained before palettes were saved); finishing computes "
+        click.echo("palette:  none saved (no palette.json); finishing computes "
                    "one from the generated sprites")
         if swatch:
             from ldm_sprites.errors import UserError

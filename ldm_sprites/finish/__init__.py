@@ -10,8 +10,8 @@ the stage itself). numpy and Pillow only: cheap to import.
 """
 
 from ldm_sprites.finish.finish import FinishOptions, finish_sprites, resolve_palette
-from ldm_sprites.finish.palette import PaletteInfo, compute_palette, from_model_dir, save_palette
+from ldm_sprites.finish.palette import PaletteInfo, compute_palette, from_model_dir
 from ldm_sprites.finish.palette_files import load_palette
 
 __all__ = ["FinishOptions", "PaletteInfo", "compute_palette", "finish_sprites", "from_model_dir",
-           "load_palette", "resolve_palette", "save_palette"]
+           "load_palette", "resolve_palette"]

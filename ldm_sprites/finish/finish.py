@@ -18,7 +18,7 @@ import numpy as np
 
 from ldm_sprites.errors import UserError
 from ldm_sprites.finish.cleanup import add_outline, despeckle
-from ldm_sprites.finish.palette import PaletteInfo, compute_palette, from_file
+from ldm_sprites.finish.palette import PALETTE_JSON, PaletteInfo, compute_palette, from_file
 from ldm_sprites.finish.palette_files import MAX_PALETTE
 from ldm_sprites.finish.snap import (distance_space, limit_colors, nearest, render, snap_indices,
                                      sprite_counts)
@@ -71,8 +71,8 @@ def fallback_palette(sprites: np.ndarray) -> PaletteInfo:
     pal.soft = pal.soft[:0]   # nor are its soft pixels: a decoder's unsure edges, not shadows
     if pal.colors_per_sprite is not None:
         pal.colors_per_sprite = min(pal.colors_per_sprite, FALLBACK_COLORS_PER_SPRITE)
-    info(f"finishing: no saved palette (no model given, or one trained before palettes were "
-         f"saved); using {len(pal.colors)} colours computed from the sprites themselves")
+    info(f"finishing: no saved palette (no model given, or a model directory without "
+         f"{PALETTE_JSON}); using {len(pal.colors)} colours computed from the sprites themselves")
     return pal
 
 
@@ -105,7 +105,7 @@ def speckled(idx: np.ndarray, pal: PaletteInfo) -> np.ndarray:
     """(N,) bool: the sprites to despeckle — those more speckled than the training data's 90th
     percentile (``stats["isolated_p90"]``). A sprite already as clean as the data is left as
     drawn: cleanup there only erases detail the data has too (eyes, glints, 1-px features), which
-    costs FD. Without that statistic (palettes saved before it, user palettes without a model,
+    costs FD. Without that statistic (user palettes without a model,
     palettes computed from the output itself) every sprite is despeckled."""
     limit = pal.stats.get("isolated_p90")
     if limit is None:

@@ -229,16 +229,9 @@ def palette_files_for(info: PaletteInfo) -> dict[str, bytes]:
             PALETTE_HEX: palette_files.hex_text(info.colors).encode()}
 
 
-def save_palette(model_dir, info: PaletteInfo) -> list[Path]:
-    """Write the palette files into an existing model directory (e.g. an older model)."""
-    from ldm_sprites.fsutil import atomic_write_bytes
-
-    return [atomic_write_bytes(Path(model_dir) / name, data)
-            for name, data in palette_files_for(info).items()]
-
-
 def from_model_dir(path) -> PaletteInfo | None:
-    """The palette saved with a model (a model directory or a run), or None for older models."""
+    """The palette saved with a model (a model directory or a run), or None when it has no palette.json
+    (a model directory written without one, e.g. by hand)."""
     from ldm_sprites.modeldir import resolve_model_dir
 
     f = resolve_model_dir(path) / PALETTE_JSON
