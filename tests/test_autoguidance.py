@@ -8,6 +8,7 @@ import torch
 from click.testing import CliRunner
 
 from conftest import TINY_TRAIN, train_then_resume
+from tests.hardening import assert_one_line_error
 from ldm_sprites.cli import cli
 from ldm_sprites.diffusion.guidance import GUIDE_FILE, GuidedDenoiser
 from ldm_sprites.diffusion.options import resolve_sampling
@@ -99,27 +100,18 @@ def test_training_keeps_the_guide_step_ema_through_resume(guided_run):
     assert late.train_state()["task"] == {"guide_step": 2}
 
 
-def test_resume_reads_a_guide_from_an_older_train_state(guided_run, demo_dir, tmp_path):
-    """Checkpoints written before stop 27 kept the guide's tensors in train_state.pt."""
+def test_resume_without_the_guide_file_is_a_one_line_error(guided_run, demo_dir, tmp_path):
+    """The resume state only says that there is a guide; its weights are guide.safetensors."""
     import shutil
 
     run = shutil.copytree(guided_run, tmp_path / "run")
-    ckpt = run / "checkpoints" / "step-00000004"
-    state_file = ckpt / "train_state.pt"
-    state = torch.load(state_file, weights_only=False)
-    state["task"] = {"guide": load_model_dir(ckpt).weights("guide"), "guide_step": 2}
-    torch.save(state, state_file)
-    (ckpt / GUIDE_FILE).unlink()
+    (run / "checkpoints" / "step-00000004" / GUIDE_FILE).unlink()
     cfg = tmp_path / "guide.yaml"
     cfg.write_text("diffusion:\n  guide_step: 2\n")
     res = CliRunner().invoke(cli, ["train-diffusion", "--config", str(cfg), "--data", str(demo_dir),
                                    "--out", str(run), "--checkpoint-every", "2", *TINY_TRAIN,
                                    "--steps", "6", "--resume"])
-    assert res.exit_code == 0, res.output
-    resumed, early = load_model_dir(run), load_model_dir(guided_run / "checkpoints" / "step-00000002")
-    assert resumed.config["step"] == 6 and resumed.config["guide"]["step"] == 2
-    guide, ema2 = resumed.weights("guide"), early.weights("ema")
-    assert all(torch.equal(guide[k], ema2[k]) for k in ema2)
+    assert_one_line_error(res, f"step-00000004 has no {GUIDE_FILE}")
 
 
 def test_guided_generation_differs_and_is_deterministic(guided_run, tmp_path):

@@ -68,9 +68,10 @@ def test_missing_weights_package_falls_back_to_random_cnn(monkeypatch, capsys):
 
 
 def test_extractor_names():
-    assert feat.get_extractor("offline").name == "random-cnn"  # the old name still works
-    with pytest.raises(UserError, match="efficientnet, random-cnn, inception"):
-        feat.get_extractor("vgg")
+    assert feat.get_extractor("random-cnn").name == "random-cnn"
+    for unknown in ("vgg", "offline"):   # offline: random-cnn's pre-release name, gone in 0.x
+        with pytest.raises(UserError, match="efficientnet, random-cnn, inception"):
+            feat.get_extractor(unknown)
 
 
 def test_blur_softens_edges_and_keeps_flat_colour():

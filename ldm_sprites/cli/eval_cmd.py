@@ -44,10 +44,10 @@ DEFAULT_NUM = {"model": 500, "curve": 192, "denoiser": 96}
               help="Sprites to generate (per checkpoint with --curve; to denoise with "
                    "--denoiser). Default: 500; --curve 192; --denoiser 96.")
 @click.option("--features",
-              type=click.Choice(["efficientnet", "random-cnn", "offline", "inception"]),
+              type=click.Choice(["efficientnet", "random-cnn", "inception"]),
               default="efficientnet", show_default=True,
               help="efficientnet: ImageNet-trained EfficientNet-Lite0, weights bundled in a "
-                   "package (no download); random-cnn (old name: offline): fixed random CNN + "
+                   "package (no download); random-cnn: fixed random CNN + "
                    "colour/alpha histograms, a fallback that can rank noise above sprites; "
                    "inception: Inception-v3, downloads its weights once.")
 @click.option("--bootstrap", type=click.IntRange(0, 10000), default=50, show_default=True,

@@ -138,8 +138,7 @@ class DiffusionTask:
     def load_extra_state(self, state: dict, checkpoint) -> None:
         if state.get("guide_step") is None:
             return
-        guide = state.get("guide")          # checkpoints before stop 27 held the tensors here
-        self.guide = guide if guide is not None else checkpoint.weights("guide")
+        self.guide = checkpoint.weights("guide")
         self.guide_taken = int(state["guide_step"])
         self._add_guide_file()
 

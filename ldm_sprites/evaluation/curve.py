@@ -66,10 +66,10 @@ def checkpoint_step(ckpt: Path) -> int:
 
 
 def train_seconds(model_dir: str | Path) -> float:
-    """Training seconds saved with a checkpoint (0 when it has no train state or predates the
-    time-budget feature). Read with ``weights_only=True``, as resuming reads it."""
+    """Training seconds saved with a checkpoint (0 for a model directory without a train state,
+    e.g. a bundled one). Read with ``weights_only=True``, as resuming reads it."""
     state = ModelDir(Path(model_dir), {}).train_state()
-    return float((state or {}).get("elapsed_s", 0.0))
+    return float(state["elapsed_s"]) if state is not None else 0.0
 
 
 def autoencoder_seconds(pipe) -> float:

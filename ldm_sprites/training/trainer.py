@@ -165,7 +165,7 @@ class _Session:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = step = int(state["step"])
-        per_rank = state.get("generators") or [state["generator"]]
+        per_rank = state["generators"]
         if len(per_rank) == self.world:
             self.generator.set_state(per_rank[self.rank])
         elif self.rank == 0:
@@ -174,7 +174,7 @@ class _Session:
             self.generator.manual_seed(self.cfg.seed * 1000 + self.rank + 7919 * step)
         torch.set_rng_state(state["torch_rng"])
         self.ema.num_updates = int(state["ema_updates"])
-        self.elapsed_before = float(state.get("elapsed_s", 0.0))
+        self.elapsed_before = float(state["elapsed_s"])
         if "task" in state:
             self.task.load_extra_state(state["task"], ckpt)
         if self.is_main:

@@ -95,8 +95,8 @@ def plot_loss(records: list[dict], path: str | Path, buckets: bool, T: int = 100
     loss = np.array([r["loss"] for r in records], dtype=float)
     per_t = bucket_losses(records) if buckets else None
     if buckets and per_t is None:
-        raise UserError("this run's log has no per-timestep losses (it was trained before they "
-                        "were logged); run report without --buckets")
+        raise UserError("this run's log has no per-timestep losses (only diffusion training "
+                        "logs them); run report without --buckets")
     fig, axes = plt.subplots(1 + (per_t is not None), 1, figsize=(7, 3.2 + 3 * (per_t is not None)),
                              squeeze=False)
     ax = axes[0][0]
