@@ -72,7 +72,7 @@ class PaletteInfo:
         try:
             colors = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in d["colors"]],
                               dtype=np.uint8).reshape(-1, 3)
-            soft = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5, 7)] for c in d.get("soft", [])],
+            soft = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5, 7)] for c in d["soft"]],
                             dtype=np.uint8).reshape(-1, 4)
             outline = d.get("outline_color")
             info = cls(colors, soft, int(d.get("alpha_threshold", 128)), d.get("colors_per_sprite"),
