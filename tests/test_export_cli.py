@@ -60,7 +60,8 @@ def test_full_export(sprite_dir, tmp_path):
 def test_output_is_byte_identical_across_runs(sprite_dir, tmp_path):
     outs = [tmp_path / "a", tmp_path / "b"]
     for out in outs:
-        assert _run(sprite_dir, "--upscale", 2, "--svg-mode", "spline", "--colors", 6, "--out", out).exit_code == 0
+        assert _run(sprite_dir, "--upscale", 2, "--svg-mode", "spline", "--shared-palette",
+                    "--max-colors", 6, "--out", out).exit_code == 0
     files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
     assert files
     for rel in files:
@@ -125,11 +126,9 @@ def test_malformed_palette(sprite_dir, tmp_path):
     assert "line 2" in result.output
 
 
-def test_colors_and_palette_together(sprite_dir, tmp_path):
-    palette = tmp_path / "p.hex"
-    palette.write_text("ffffff\n")
-    result = _run(sprite_dir, "--colors", 4, "--palette", palette, "--out", tmp_path / "out")
-    _assert_one_line_error(result)
+def test_the_pre_release_colors_option_is_gone(sprite_dir, tmp_path):
+    result = _run(sprite_dir, "--colors", 4, "--out", tmp_path / "out")   # now --max-colors K
+    assert result.exit_code == 2 and "No such option '--colors'" in result.output
 
 
 def test_unwritable_output(sprite_dir, tmp_path):

@@ -199,10 +199,8 @@ def test_impossible_options_are_one_line_user_errors(kw, words):
 def test_options_from_command_line_values():
     assert options_from(default_mode="none").mode == "none"
     assert options_from(max_colors=8, default_mode="none").mode == "auto"   # asking turns it on
-    shared = options_from(colors=16)
-    assert shared.shared_palette and shared.max_colors == 16
-    with pytest.raises(UserError):
-        options_from(colors=4, palette="p.hex")
+    shared = options_from(shared_palette=True, max_colors=16, default_mode="none")
+    assert shared.mode == "auto" and shared.shared_palette and shared.max_colors == 16
 
 
 def test_bad_input_arrays_are_user_errors():

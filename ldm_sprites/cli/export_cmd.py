@@ -38,8 +38,6 @@ def _names(files: list[str], most: int = 3) -> str:
 @click.option("--scaler", type=click.Choice(SCALERS), default="nearest", show_default=True,
               help="Pixel-art scaler: nearest blocks, or Scale2x/EPX (identical) to round diagonals.")
 @finish_options(default_mode="none")
-@click.option("--colors", type=click.IntRange(2, 256), default=None,
-              help="One palette of K colours shared by all sprites (= --shared-palette --max-colors K).")
 @click.option("--model", "model", type=click.Path(), default=None,
               help="Finish with this model's palette and data statistics (default: a palette "
                    "computed from the sprites).")
@@ -73,7 +71,7 @@ def export(input_dir, out_dir, **options) -> None:
     Class and seed come from a sprites.json beside the images when present. Images without
     alpha get their uniform border colour keyed out as background. Alpha is kept as drawn (soft
     shadows included; --alpha-threshold T makes it hard at T); --finish auto, or any of
-    --palette, --max-colors, --shared-palette, --colors, --outline, also runs the finishing
+    --palette, --max-colors, --shared-palette, --outline, also runs the finishing
     stage that generate uses.
     """
     from ldm_sprites.export import ExportOptions, export_sprites, scan_sprite_folder

@@ -50,8 +50,8 @@ def finish_options(default_mode: str = "auto"):
     return decorate
 
 
-def to_finish_options(values: dict, default_mode: str = "auto", colors: int | None = None):
+def to_finish_options(values: dict, default_mode: str = "auto"):
     """Pop the finishing flags' values from a command's keyword arguments -> FinishOptions
-    (a UserError for impossible combinations). ``colors`` is export's older --colors K."""
+    (a UserError for impossible combinations)."""
     picked = {name: values.pop(name) for name in FINISH_PARAMS if name in values}
-    return options_from(**picked, colors=colors, default_mode=default_mode)
+    return options_from(**picked, default_mode=default_mode)

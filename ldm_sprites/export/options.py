@@ -30,7 +30,6 @@ class ExportOptions:
     alpha_threshold: int | None = None  # None: the model's when finishing, else alpha as given
     despeckle: bool = True
     outline: bool = False
-    colors: int | None = None           # = --shared-palette --max-colors K
     model: str | None = None            # a model whose palette finishing uses
     svg: bool = True
     svg_mode: str = "pixel"
@@ -52,8 +51,7 @@ class ExportOptions:
     def finish_options(self) -> FinishOptions:
         """The finishing stage's options (a UserError for impossible combinations)."""
         return options_from(self.finish, self.palette, self.max_colors, self.shared_palette,
-                            self.alpha_threshold, self.despeckle, self.outline, self.colors,
-                            default_mode="none")
+                            self.alpha_threshold, self.despeckle, self.outline, default_mode="none")
 
     def validate(self) -> None:
         """Raise UserError for any value the CLI would also refuse (library callers skip click)."""
@@ -64,8 +62,6 @@ class ExportOptions:
             raise UserError(f"unknown scaler {self.scaler!r}: use one of {', '.join(SCALERS)}")
         if self.svg_mode not in SVG_MODES:
             raise UserError(f"unknown SVG mode {self.svg_mode!r}: use one of {', '.join(SVG_MODES)}")
-        if self.colors is not None and not 2 <= self.colors <= 256:
-            raise UserError(f"--colors {self.colors} is out of range: use 2..256")
         finish = self.finish_options()
         if finish.palette is not None:
             load_palette(finish.palette)  # a bad file fails before any image is read

@@ -175,20 +175,12 @@ def finish_with_palette(rgba: np.ndarray, palette_info: PaletteInfo | None,
 def options_from(finish: str | None = None, palette: str | None = None,
                  max_colors: int | None = None, shared_palette: bool = False,
                  alpha_threshold: int | None = None, despeckle: bool = True,
-                 outline: bool = False, colors: int | None = None,
-                 default_mode: str = "auto") -> FinishOptions:
+                 outline: bool = False, default_mode: str = "auto") -> FinishOptions:
     """FinishOptions from command-line values (the names of the ``finish_options`` flags).
 
-    ``colors`` K is export's older spelling of ``shared_palette`` with ``max_colors`` K. Without
-    ``finish``, asking for a palette, a colour limit or an outline turns finishing on; otherwise
+    Without ``finish``, asking for a palette, a colour limit or an outline turns finishing on; otherwise
     ``default_mode`` decides (auto for generate/demo, none for export).
     """
-    if colors is not None:
-        if palette is not None:
-            raise UserError("use either --colors or --palette, not both")
-        if max_colors is not None and max_colors != colors:
-            raise UserError("use either --colors or --max-colors, not both")
-        shared_palette, max_colors = True, colors
     if finish is None:
         asked = palette is not None or max_colors is not None or shared_palette or outline
         finish = "auto" if asked else default_mode
