@@ -108,9 +108,33 @@ def sampling_ratio(quick: bool) -> dict:
             "sampler": smp["sampler"], "steps": smp["steps"], "spacing": smp.get("spacing")}
 
 
-def train_ratio() -> dict:
-    from benchmarks.bench_latent import throughput
+def throughput(preset: str, ae, batch: int, n_classes: int = 18) -> dict:
+    """Training img/s (forward, backward, AdamW) of the same DiT on 64x64x4 pixels at patch 4
+    (256 tokens) and on the autoencoder's latents at patch 2 (64 tokens)."""
+    from benchmarks.common import eps_training_step, timed
+    from ldm_sprites.diffusion.dit import build_dit
+    from ldm_sprites.diffusion.schedule import NoiseSchedule
 
+    schedule = NoiseSchedule("cosine", 1000)
+    rows = {}
+    for mode, (ch, size, patch) in {"pixel": (4, 64, 4),
+                                    "latent": (ae.latent_channels, ae.latent_size, 2)}.items():
+        torch.manual_seed(0)
+        model = build_dit(preset, input_size=size, in_channels=ch, patch_size=patch,
+                          num_classes=n_classes)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        g = torch.Generator().manual_seed(0)
+        x0 = torch.randn(batch, ch, size, size)
+
+        def step():
+            y = torch.randint(n_classes, (batch,), generator=g)
+            eps_training_step(model, opt, schedule, x0, y, g, train=True, generator=g)
+        rows[mode] = {"tokens": model.config.num_tokens, "img_per_s": batch / timed(step)}
+    rows["speedup"] = rows["latent"]["img_per_s"] / rows["pixel"]["img_per_s"]
+    return rows
+
+
+def train_ratio() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         ae = _random_ae(Path(tmp), "configs/ae-kl.yaml")
         return dict(throughput("small", ae, batch=32), channels=ae.latent_channels)
