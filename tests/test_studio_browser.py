@@ -178,7 +178,7 @@ def test_studio_in_a_browser(browser, server, tiny_model, tmp_path):
 
     from ldm_sprites.cli import cli
     from ldm_sprites.modeldir import load_model_dir
-    from ldm_sprites.studio.actions import unzoom
+    from tests.helpers import unzoom
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(WAIT_MS)

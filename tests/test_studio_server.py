@@ -21,6 +21,7 @@ from PIL import Image
 
 from ldm_sprites.errors import UserError
 from ldm_sprites.studio import actions, server as srv
+from tests.helpers import unzoom
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def _wait(port, job: dict, timeout=120) -> dict:
 def _pixels(port, url, size) -> np.ndarray:
     status, raw, _ = _request(port, "GET", url)
     assert status == 200
-    return actions.unzoom(np.asarray(Image.open(io.BytesIO(raw)).convert("RGBA")), size)
+    return unzoom(np.asarray(Image.open(io.BytesIO(raw)).convert("RGBA")), size)
 
 
 def test_page_and_static_files_are_served(studio):

@@ -198,12 +198,6 @@ def zoom(rgba: np.ndarray, factor: int | None = None) -> Image.Image:
         (rgba.shape[1] * f, rgba.shape[0] * f), Image.NEAREST)
 
 
-def unzoom(image: np.ndarray, size: int) -> np.ndarray:
-    """The inverse of ``zoom`` (used by the tests to compare page pixels with the CLI's)."""
-    f = image.shape[0] // size
-    return np.ascontiguousarray(image[::f, ::f][:size, :size])
-
-
 def gallery_items(result: Result) -> list[tuple[Image.Image, str]]:
     return [(zoom(s), f"{n} #{i}") for i, (s, n) in enumerate(zip(result.sprites, result.names))]
 

@@ -6,8 +6,7 @@ the held-out half. Against the reference, a trustworthy extractor must give
     held-out < noisy < pure noise      and      held-out < blurred,
 
 and it should put ``blob noise`` (random colours inside the real silhouettes: what an
-undertrained latent model draws) above the noisy sprites. Used by the tests and by
-``benchmarks/bench_features.py``.
+undertrained latent model draws) above the noisy sprites. Used by test_eval_features.py.
 """
 
 from __future__ import annotations
