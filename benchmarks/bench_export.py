@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find benchmarks
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: find tests/
 
-from benchmarks.fidelity import RENDERERS, alpha_iou, identical_share, rasterize  # noqa: E402
 from ldm_sprites.export import ExportOptions, Sprite, export_sprites  # noqa: E402
 from ldm_sprites.export.svg import sprite_svg, trace_sprite  # noqa: E402
 from ldm_sprites.export.upscale import nearest  # noqa: E402
+from tests.svg_render import RENDERERS, alpha_iou, identical_share, rasterize  # noqa: E402
 
 
 def bench_sprites(n: int, size: int) -> tuple[list[Sprite], str]:

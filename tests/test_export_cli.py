@@ -170,7 +170,7 @@ def test_library_refuses_huge_outputs_and_bad_arrays(tmp_path):
 
 
 def test_alpha_threshold_0_keeps_soft_alpha_in_png_and_svg(tmp_path):
-    from benchmarks.fidelity import rasterize
+    from tests.svg_render import rasterize
 
     folder = tmp_path / "soft"
     folder.mkdir()

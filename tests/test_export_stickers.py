@@ -5,12 +5,12 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from benchmarks.fidelity import rasterize
 from ldm_sprites.export.stickers import (
     A4_PX, layout_sticker, sticker_png, sticker_sheets, sticker_svg,
 )
 from ldm_sprites.export.svg import trace_sprite
 from ldm_sprites.export.upscale import nearest
+from tests.svg_render import rasterize
 
 WHITE = (255, 255, 255, 255)
 

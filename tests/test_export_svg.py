@@ -6,9 +6,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from benchmarks.fidelity import RENDERERS, alpha_iou, identical_share, rasterize
 from ldm_sprites.export.svg import sprite_svg, trace_sprite
 from ldm_sprites.export.upscale import nearest
+from tests.svg_render import RENDERERS, alpha_iou, identical_share, rasterize
 from tests.synthetic import synthetic_sprite
 
 SVG_NS = "{http://www.w3.org/2000/svg}"

@@ -1,7 +1,7 @@
 """Measuring how faithfully an SVG reproduces a sprite, with an independent renderer.
 
-Used by benchmarks/bench_export.py and the export tests. The renderers (resvg-py, cairosvg) are
-dev dependencies, imported only when a measurement is made.
+Used by the export tests and by benchmarks/bench_export.py. The renderers (resvg-py, cairosvg)
+are dev dependencies, imported only when a measurement is made.
 """
 
 from __future__ import annotations
