@@ -1,6 +1,5 @@
 """``ldmsprites eval --curve`` / ``--denoiser``: how well a run learned, checkpoint by checkpoint,
-from the installed command (the logic in ``evaluation/curve.py`` and ``evaluation/denoiser.py``;
-benchmarks/bench_quality.py and bench_denoiser.py are thin wrappers over it)."""
+from the installed command (the logic in ``evaluation/curve.py`` and ``evaluation/denoiser.py``)."""
 
 from __future__ import annotations
 
@@ -64,6 +63,48 @@ def test_denoiser_gives_one_rmse_per_t_per_checkpoint(tmp_path, tiny_model, demo
               "--t", "50", "--every", "2")
     assert res.exit_code == 0, res.output
     assert [r["step"] for r in json.loads(out.read_text())["runs"][str(tiny_model)]] == [6]
+
+
+def test_curve_with_a_guide_samples_differently_and_needs_one_for_autoguidance(tmp_path,
+                                                                               tiny_model, demo_dir):
+    """--guide DIR (an early checkpoint) with --autoguidance changes what the checkpoints draw;
+    --autoguidance on checkpoints that carry no guide is the CLI's one-line error."""
+    early = sorted((tiny_model / "checkpoints").glob("step-*"))[0]
+    common = ["--curve", tiny_model, "--data", demo_dir, "--num", 6, "--every", 2,
+              "--guidance", 1, "--bootstrap", 0]
+    fds = []
+    for extra in ([], ["--guide", early, "--autoguidance", 3]):
+        out = tmp_path / f"q{len(extra)}.json"
+        res = run(*common, *extra, "--out", out)
+        assert res.exit_code == 0, res.output
+        fds.append(json.loads(out.read_text())["runs"][str(tiny_model)][0]["raw"]["fd"])
+    assert fds[0] != fds[1]
+    assert_one_line_error(run(*common, "--autoguidance", 3, "--out", tmp_path / "x.json"),
+                          "needs a model with a guide")
+
+
+def test_denoiser_errors_are_reproducible_and_a_checkpoint_scores_alone(tmp_path, tiny_model,
+                                                                       demo_dir):
+    """Fixed sprites and noise: the same numbers on a second run, and one checkpoint folder
+    scored alone gives its row of the whole run."""
+    from ldm_sprites.evaluation.denoiser import evenly_spaced
+
+    assert evenly_spaced(493, 96) == list(range(0, 480, 5))
+    assert evenly_spaced(10, 96) == list(range(10))
+
+    def rows(model, out):
+        res = run("--denoiser", model, "--data", demo_dir, "--out", out, "--num", 8,
+                  "--t", "50,500,950")
+        assert res.exit_code == 0, res.output
+        return json.loads(out.read_text())["runs"][str(model)]
+
+    whole = rows(tiny_model, tmp_path / "a.json")
+    for r in whole:
+        e = [r["rmse"][t] for t in ("50", "500", "950")]
+        assert 0 < e[0] < e[1] < e[2]
+    assert rows(tiny_model, tmp_path / "b.json") == whole
+    last = sorted((tiny_model / "checkpoints").glob("step-*"))[-1]
+    assert rows(last, tmp_path / "c.json")[0]["rmse"] == whole[-1]["rmse"]
 
 
 @pytest.mark.parametrize("args, needle", [
