@@ -3,6 +3,7 @@ a typo or an impossible shape in configs/ is caught here, not by a user an hour 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ import torch
 from ldm_sprites.config_loader import check_values, load_config
 from ldm_sprites.diffusion.config import DiffusionConfig
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
 
 
 def _is_autoencoder(path: Path) -> bool:
@@ -20,6 +22,11 @@ def _is_autoencoder(path: Path) -> bool:
 
 AE_CONFIGS = [p for p in CONFIGS if _is_autoencoder(p)]
 DIFFUSION_CONFIGS = [p for p in CONFIGS if not _is_autoencoder(p)]
+# The autoencoder recipe each latent diffusion config trains on (as its comment says); the rest
+# learn pixels at their own data.size. A new diffusion config belongs in one of the two.
+LATENT_ON = {"cpu-dit": "cpu-ae", "dcss-dit": "dcss-ae", "demo-dit": "demo-ae",
+             "dit-latent": "ae-kl", "dit-latent-tiny": "ae-tiny"}
+PIXEL = {"ddpm-pixel", "dcss-pixel", "pixel-tiny"}
 
 
 def test_there_are_configs():
@@ -49,11 +56,55 @@ def test_autoencoder_configs_build_and_round_trip_shapes(path):
         assert model.decode(z).shape == x.shape
 
 
+def test_every_diffusion_config_is_latent_or_pixel():
+    assert {p.stem for p in DIFFUSION_CONFIGS} == set(LATENT_ON) | PIXEL
+    assert set(LATENT_ON.values()) <= {p.stem for p in AE_CONFIGS}
+
+
+def _stated(path: Path, pattern: str) -> float | None:
+    """A number the config's comments state (``pattern`` with one group), or None."""
+    comments = " ".join(line.split("#", 1)[1] for line in path.read_text().splitlines()
+                        if "#" in line)
+    found = re.search(pattern, comments)
+    return float(found.group(1)) if found else None
+
+
 @pytest.mark.parametrize("path", DIFFUSION_CONFIGS, ids=lambda p: p.stem)
-def test_diffusion_configs_load(path):
+def test_diffusion_configs_build_their_dit_at_the_inputs_they_train_on(path):
+    """The DiT is built as training builds it (``DiffusionTask``): on the latents of the
+    autoencoder recipe it pairs with (side data.size / downsample, latent_channels channels), or
+    on pixels at the config's size; one denoising call keeps the shape, and the token and
+    parameter counts the config's comments state are those of the built model."""
+    from ldm_sprites.autoencoder.config import AEConfig
+    from ldm_sprites.diffusion.task import DiffusionTask
+
     cfg = load_config(path, DiffusionConfig)
     check_values(cfg)
-    assert cfg.train.steps > 0 and cfg.model.patch_size >= 1
+    assert cfg.train.steps > 0
+    classes, n = ["a", "b", "c"], 6
+    labels = torch.arange(n) % len(classes)
+    if path.stem in LATENT_ON:
+        ae = load_config(CONFIG_DIR / f"{LATENT_ON[path.stem]}.yaml", AEConfig)
+        channels, side = ae.model.latent_channels, ae.data.size // ae.model.downsample
+        task = DiffusionTask(cfg, None, labels, classes,
+                             latents=torch.randn(2, n, channels, side, side))
+    else:
+        channels, side = cfg.data.channels, cfg.data.size
+        task = DiffusionTask(cfg, torch.zeros(n, channels, side, side, dtype=torch.uint8),
+                             labels, classes)
+    model = task.model.eval()
+    assert (model.config.input_size, model.config.in_channels) == (side, channels)
+    x = torch.randn(2, channels, side, side)
+    with torch.no_grad():
+        assert model(x, torch.tensor([0, 999]), torch.tensor([0, 2])).shape == x.shape
+    tokens = (side // cfg.model.patch_size) ** 2
+    assert model.config.num_tokens == tokens
+    stated = _stated(path, r"->\s*(\d+) tokens")
+    assert stated is None or stated == tokens, f"{path.name} says {stated:g} tokens, not {tokens}"
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    stated = _stated(path, r"([\d.]+) M parameters") or _stated(path, r"parameters \(([\d.]+) M\)")
+    assert stated is None or stated == pytest.approx(params, rel=0.05), \
+        f"{path.name} says {stated} M parameters; the model has {params:.2f} M"
 
 
 def test_cpu_recipe_configs_train_a_few_steps_and_sample(tmp_path, demo_dir):
