@@ -20,12 +20,51 @@ def test_adaln_zero_init_outputs_zero():
         assert torch.count_nonzero(block.adaLN_modulation[-1].weight) == 0
 
 
-def test_ddpm_preset_matches_the_baseline_shape():
-    m = build_dit("ddpm", input_size=64, in_channels=4, patch_size=4, num_classes=0)
+def adaln_zero_dit_parameters(d: int, depth: int, c: int, p: int, classes: int,
+                              mlp_ratio: float = 4.0, freq: int = 256) -> int:
+    """Parameters of a DiT with adaLN-Zero (Peebles & Xie 2023), counted from the paper's layers:
+    patch stem, timestep MLP on a 256-d sinusoid, label table with a null class, and per block
+    qkv + projection, the MLP and the 6d modulation; the final layer's 2d modulation and linear."""
+    m = int(d * mlp_ratio)
+    block = (d * 3 * d + 3 * d) + (d * d + d) + (d * m + m) + (m * d + d) + (d * 6 * d + 6 * d)
+    embed = (c * p * p * d + d) + (freq * d + d) + (d * d + d) + (classes + 1) * d
+    final = (d * 2 * d + 2 * d) + (d * p * p * c + p * p * c)
+    return embed + depth * block + final
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_build_an_adaln_zero_dit_over_one_token_per_patch(name):
+    """Every preset is the DiT the paper describes: its parameter count is the layer-by-layer
+    count, it attends over (input / patch)^2 tokens, and its width splits into whole heads."""
+    m = build_dit(name, input_size=64, in_channels=4, patch_size=4, num_classes=18)
     cfg = m.config
-    assert (cfg.hidden_size, cfg.depth, cfg.num_heads, cfg.mlp_ratio) == (288, 16, 8, 4.0)
-    assert cfg.num_tokens == 256
+    assert sum(p.numel() for p in m.parameters()) == adaln_zero_dit_parameters(
+        cfg.hidden_size, cfg.depth, 4, 4, 18, cfg.mlp_ratio)
+    tokens = m.x_embedder(torch.zeros(1, 4, 64, 64)).flatten(2).shape[-1]
+    assert tokens == cfg.num_tokens == m.pos_embed.shape[1] == (64 // 4) ** 2
+    assert cfg.hidden_size % cfg.num_heads == 0 and len(m.blocks) == cfg.depth
+
+
+def test_presets_grow_in_size_and_cover_the_configs_names():
     assert set(PRESETS) >= {"nano", "tiny", "small", "ddpm", "base"}
+    sizes = [sum(p.numel() for p in build_dit(n, input_size=16, patch_size=2).parameters())
+             for n in ("nano", "tiny", "small", "ddpm", "base")]
+    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
+
+
+@pytest.mark.parametrize("mlp_conv", [False, True])
+def test_flops_per_image_is_what_torch_counts(mlp_conv):
+    """The formula training prints (GFLOP per image forward) against torch's own count of one
+    forward pass, attention included."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    m = build_dit("tiny", input_size=16, in_channels=4, patch_size=2, num_classes=3,
+                  mlp_conv=mlp_conv).eval()
+    counter = FlopCounterMode(display=False)
+    with counter, sdpa_kernel(SDPBackend.MATH), torch.no_grad():
+        m(torch.randn(1, 4, 16, 16), torch.tensor([500]), torch.tensor([0]))
+    assert m.flops_per_image() == pytest.approx(counter.get_total_flops(), rel=0.05)
 
 
 def test_token_drop_replaces_labels_with_null_class_at_the_given_rate():
