@@ -95,17 +95,27 @@ def test_demo_command_writes_grid_gif_and_assets(latent_run, tmp_path):
     assert len(list((d / "assets" / "stickers").glob("*.svg"))) == 6
 
 
-def test_default_model_is_bundled_or_error_is_clear(tmp_path):
-    from ldm_sprites.errors import UserError
-    from ldm_sprites.runtime import bundled_model_dir
+def test_the_default_model_is_bundled_with_its_autoencoder():
+    from ldm_sprites.runtime import ASSETS_DIR, bundled_model_dir
 
-    try:
-        path = bundled_model_dir()
-    except UserError as exc:
-        assert "--model" in str(exc)
-    else:
-        md = load_model_dir(path)
-        assert md.classes and md.config["ae"]["path"] == "ae"
+    path = bundled_model_dir()
+    assert path == bundled_model_dir("demo") == str(ASSETS_DIR / "demo-model")
+    md = load_model_dir(path)
+    assert md.classes and md.config["ae"]["path"] == "ae"
+    assert load_model_dir(md.path / "ae", expect_kind="autoencoder").config["latent_shape"]
+
+
+def test_without_a_bundled_model_no_model_is_a_one_line_error_naming_model(tmp_path, monkeypatch):
+    from ldm_sprites import runtime
+    from ldm_sprites.errors import UserError
+    from tests.hardening import assert_one_line_error
+
+    monkeypatch.setattr(runtime, "ASSETS_DIR", tmp_path / "no-assets")   # an install without it
+    with pytest.raises(UserError, match="no --model given and no bundled demo model"):
+        runtime.bundled_model_dir()
+    assert_one_line_error(run("generate", "--class", "fire", "--out", tmp_path / "g.png"),
+                          "--model")
+    assert not (tmp_path / "g.png").exists()
 
 
 def test_latent_model_records_a_clip_bound_and_samples_stay_on_scale(latent_run):
