@@ -10,6 +10,9 @@ One function saves it, one loads it (diffusers style). Layout::
                          loaded with ``torch.load(weights_only=True)``: it cannot run code)
 
 Writing is all-or-nothing: files go to ``<dir>.tmp`` and the directory is renamed into place.
+``config.json`` records the sha256 of every other file written with it (``files``, format 2), and
+each is checked when it is read, so a damaged or swapped file (weights, guide, train state) is an
+error instead of wrong sprites. A directory of a newer format than this package reads is refused.
 A training run keeps its checkpoints as ``<run>/checkpoints/step-XXXXXXXX/`` model directories, so
 ``--model <run>`` resolves to the newest complete checkpoint; a half-written one is never chosen.
 """
@@ -30,8 +33,10 @@ import torch
 from ldm_sprites.errors import UserError
 from ldm_sprites.fsutil import describe_os_error, ensure_dir, replace_dir, write_synced
 
-FORMAT_VERSION = 1
+# 1: no file hashes (read without checks); 2: config.json records every file's sha256 ("files").
+FORMAT_VERSION = 2
 CONFIG = "config.json"
+FILES = "files"        # config key: file name -> sha256 hex of the file as written
 CLASSES = "classes.json"
 TRAIN_STATE = "train_state.pt"
 CKPT_RE = re.compile(r"^step-(\d{8})$")
@@ -47,9 +52,29 @@ class ModelDir:
     def kind(self) -> str:
         return self.config.get("kind", "?")
 
+    def read_bytes(self, name: str) -> bytes:
+        """The file ``name`` of this directory, checked against the hash ``config.json`` records
+        for it (format 2; format 1 recorded none). A changed, damaged or unrecorded file is an
+        error: a model must not sample with parts it was not written with."""
+        f = self.path / name
+        data = f.read_bytes()
+        recorded = self.config.get(FILES)
+        if recorded is None:          # format 1
+            return data
+        want = recorded.get(name)
+        if want is None:
+            raise UserError(f"{f} is not one of the files {self.path / CONFIG} records (added "
+                            "after the model was written?); remove it or copy the model again")
+        got = hashlib.sha256(data).hexdigest()
+        if got != want:
+            raise UserError(f"{f} is damaged or was changed: its sha256 is {got[:16]}, "
+                            f"{CONFIG} records {want[:16]}; copy the model again")
+        return data
+
     def weights(self, name: str = "ema") -> dict[str, torch.Tensor]:
-        """Load ``<name>.safetensors`` (falls back from ema to model when no EMA was saved)."""
-        from safetensors.torch import load_file
+        """Load ``<name>.safetensors`` (falls back from ema to model when no EMA was saved),
+        checked against its recorded hash."""
+        from safetensors.torch import load
 
         f = self.path / f"{name}.safetensors"
         if not f.is_file() and name == "ema":
@@ -57,8 +82,9 @@ class ModelDir:
         if not f.is_file():
             raise UserError(f"{self.path} has no {f.name}; the model directory is incomplete "
                             "(copy it again or train it again)")
+        data = self.read_bytes(f.name)
         try:
-            return load_file(str(f))
+            return load(data)
         except Exception as exc:  # noqa: BLE001 - safetensors raises several types
             raise UserError(f"{f} is damaged ({type(exc).__name__}: {exc}); "
                             "copy the model again or use an earlier checkpoint") from None
@@ -76,8 +102,9 @@ class ModelDir:
         f = self.path / TRAIN_STATE
         if not f.is_file():
             return None
+        data = self.read_bytes(TRAIN_STATE)
         try:
-            return torch.load(f, map_location="cpu", weights_only=True)
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError:  # weights_only refused an object: it could have run code
             raise UserError(f"{f} holds objects other than tensors and plain data; refused to load "
                             "it (it could run code). Resume only runs you trained yourself") from None
@@ -103,8 +130,9 @@ def hash_model_dir(path: Path) -> str:
 
 def save_model_dir(path: str | Path, config: dict, weights: dict[str, dict[str, torch.Tensor]],
                    classes: list[str] | None = None, train_state: dict | None = None,
-                   extra_files: dict[str, bytes] | None = None) -> Path:
-    """Write a complete model directory atomically. ``weights`` maps file stem -> state dict."""
+                   extra_files: dict[str, bytes] | None = None, fp16: bool = False) -> Path:
+    """Write a complete model directory atomically. ``weights`` maps file stem -> state dict;
+    ``fp16`` stores their floating-point tensors as float16 (half the size: bundled models)."""
     from safetensors.torch import save as safetensors_bytes
 
     path = Path(path)
@@ -114,21 +142,25 @@ def save_model_dir(path: str | Path, config: dict, weights: dict[str, dict[str, 
     # Everything is serialised in memory and written with plain file I/O, so a full disk or a
     # permission problem is an OSError with errno (safetensors' and torch's own writers report it
     # as SafetensorError / RuntimeError), and every file is fsynced before the rename.
+    files = {CLASSES: (json.dumps(list(classes or []), indent=2) + "\n").encode()}
+    for stem, sd in weights.items():
+        sd = {k: (v.half() if fp16 and v.is_floating_point() else v).detach().contiguous().cpu()
+              for k, v in sd.items()}
+        files[f"{stem}.safetensors"] = safetensors_bytes(sd, metadata={"format": "pt"})
+    if train_state is not None:
+        buf = io.BytesIO()
+        torch.save(train_state, buf)
+        files[TRAIN_STATE] = buf.getvalue()
+    files.update(extra_files or {})
+    # What the caller's config says of versions and files describes what it was read from.
+    cfg = {k: v for k, v in config.items() if k not in ("format_version", FILES)}
+    cfg.update(format_version=FORMAT_VERSION,
+               **{FILES: {n: hashlib.sha256(b).hexdigest() for n, b in files.items()}})
     try:
         tmp.mkdir(parents=True)
-        cfg = dict(config, format_version=FORMAT_VERSION)
-        write_synced(tmp / CONFIG, (json.dumps(cfg, indent=2, sort_keys=True) + "\n").encode())
-        write_synced(tmp / CLASSES, (json.dumps(list(classes or []), indent=2) + "\n").encode())
-        for stem, sd in weights.items():
-            sd = {k: v.detach().contiguous().cpu() for k, v in sd.items()}
-            write_synced(tmp / f"{stem}.safetensors",
-                         safetensors_bytes(sd, metadata={"format": "pt"}))
-        if train_state is not None:
-            buf = io.BytesIO()
-            torch.save(train_state, buf)
-            write_synced(tmp / TRAIN_STATE, buf.getvalue())
-        for name, data in (extra_files or {}).items():
+        for name, data in files.items():
             write_synced(tmp / name, data)
+        write_synced(tmp / CONFIG, (json.dumps(cfg, indent=2, sort_keys=True) + "\n").encode())
         replace_dir(tmp, path)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -171,18 +203,45 @@ def load_model_dir(path: str | Path, expect_kind: str | None = None) -> ModelDir
         raise UserError(f"{path / CONFIG} is unreadable ({exc}); the model directory is damaged") from None
     if not isinstance(config, dict):
         raise UserError(f"{path / CONFIG} is not a model config")
+    md = ModelDir(path, config)
+    _check_format(md)
+    # The small files (palette, ...) are checked now; weights and the train state as they are read.
+    for name in md.config.get(FILES, {}):
+        if name != CLASSES and not name.endswith((".safetensors", ".pt")) \
+                and (path / name).is_file():
+            md.read_bytes(name)
     if expect_kind and config.get("kind") != expect_kind:
         raise UserError(f"{path} holds a '{config.get('kind')}' model, not a '{expect_kind}' model")
-    classes: list[str] = []
     if (path / CLASSES).is_file():
         try:
-            classes = json.loads((path / CLASSES).read_text(encoding="utf-8"))
+            classes = json.loads(md.read_bytes(CLASSES).decode("utf-8"))
         except (OSError, ValueError):
             classes = None
         if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise UserError(f"{path / CLASSES} is damaged (expected a JSON list of class names); "
                             "copy the model again") from None
-    return ModelDir(path, config, classes)
+        md.classes = classes
+    return md
+
+
+def _check_format(md: ModelDir) -> None:
+    """Refuse a directory of a newer format than this package reads (its files may mean other
+    things), and a format-2 one whose file hashes are gone."""
+    from ldm_sprites import __version__
+
+    version = md.config.get("format_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise UserError(f"{md.path / CONFIG} has no valid format_version ({version!r}); "
+                        "the model directory is damaged")
+    if version > FORMAT_VERSION:
+        raise UserError(f"{md.path} is model format {version}, but ldm-sprites {__version__} reads "
+                        f"formats up to {FORMAT_VERSION}; upgrade ldm-sprites "
+                        "(pip install -U ldm-sprites)")
+    files = md.config.get(FILES)
+    if (version >= 2 or files is not None) and not (isinstance(files, dict)
+                             and all(isinstance(h, str) for h in files.values())):
+        raise UserError(f"{md.path / CONFIG} records no file hashes ('{FILES}'), which format "
+                        f"{version} always has; the model directory is damaged, copy it again")
 
 
 def prune_checkpoints(run_dir: Path, keep: int) -> None:

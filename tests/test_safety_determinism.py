@@ -3,6 +3,7 @@ seed on CPU, concurrent generate runs, and how unexpected errors are shown."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -64,8 +65,15 @@ def test_malicious_train_state_is_refused_and_never_runs(tiny_model, demo_dir, t
     state = torch.load(newest / "train_state.pt", weights_only=True)
     torch.save({**state, "payload": _Evil(marker)}, newest / "train_state.pt")
     assert not marker.exists()
-    res = run("train-diffusion", "--data", demo_dir, "--out", shared, "--resume", *TINY_TRAIN)
-    assert_one_line_error(res, "train_state.pt", "refused", "could run code")
+    resume = ["train-diffusion", "--data", demo_dir, "--out", shared, "--resume", *TINY_TRAIN]
+    # The checkpoint records the train state's hash: the changed file is refused unread ...
+    assert_one_line_error(run(*resume), "train_state.pt", "damaged or was changed")
+    # ... and one whose config was rewritten to match is still loaded without running code.
+    cfg = json.loads((newest / "config.json").read_text())
+    cfg["files"]["train_state.pt"] = hashlib.sha256(
+        (newest / "train_state.pt").read_bytes()).hexdigest()
+    (newest / "config.json").write_text(json.dumps(cfg))
+    assert_one_line_error(run(*resume), "train_state.pt", "refused", "could run code")
     assert not marker.exists()
     # sampling and listing classes never read the train state: the shared model still works
     res = run("generate", "--model", shared, *GEN, "--out-dir", tmp_path / "g")
