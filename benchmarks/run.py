@@ -83,8 +83,8 @@ def latent_default_pipeline(tmp: Path):
                       in_channels=ae.latent_channels, patch_size=latent_cfg["model"]["patch_size"],
                       num_classes=18).eval().requires_grad_(False)
     pipe = DiffusionPipeline(model, NoiseSchedule(), "eps", [str(i) for i in range(18)],
-                             {"x0_clip": 4.0}, torch.device("cpu"), ae,
-                             defaults=dict(latent_cfg["sample"]))
+                             {"x0_clip": 4.0, "sample": latent_cfg["sample"]},
+                             torch.device("cpu"), ae)
     return pipe, latent_cfg["sample"]
 
 

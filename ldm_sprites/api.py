@@ -126,9 +126,9 @@ def generate(pipe, classes: list[str] | None = None, num: int = 16, seed: int = 
              **options) -> tuple[np.ndarray, list[str]]:
     """Sample ``num`` sprites spread over ``classes`` -> ((num, H, W, 4) uint8 RGBA, class names).
 
-    ``options``: sampler, steps, guidance, eta, init_noise, guidance_interval, autoguidance —
-    any left out come from the model's saved sampling defaults, exactly as ``ldmsprites
-    generate`` does.
+    ``options``: sampler, steps, guidance, eta, init_noise, guidance_interval, spacing,
+    autoguidance — any left out come from the model's saved sampling defaults, exactly as
+    ``ldmsprites generate`` does; or ``options=`` what ``pipe.sampling_options(...)`` resolved.
     ``finish``: a ``FinishOptions`` (default: on, in the model's palette) or ``"none"`` for the
     raw sampler output.
     """

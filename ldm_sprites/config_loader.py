@@ -106,6 +106,17 @@ def _coerce(value, typ, where: str):
     return value
 
 
+def _section_type(typ):
+    """The dataclass a field holds (a section, or an optional one: ``Section | None``), else None."""
+    if dataclasses.is_dataclass(typ):
+        return typ
+    if typing.get_origin(typ) in (typing.Union, getattr(types, "UnionType", None)):
+        inner = [a for a in typing.get_args(typ) if a is not type(None)]
+        if len(inner) == 1 and dataclasses.is_dataclass(inner[0]):
+            return inner[0]
+    return None
+
+
 def from_dict(cls, data: dict, where: str = ""):
     """Build dataclass ``cls`` from a (possibly partial) nested dict, checking names, types and
     each field's declared choices and range."""
@@ -125,8 +136,11 @@ def from_dict(cls, data: dict, where: str = ""):
                             f"valid keys: {', '.join(names)}")
         typ = hints[key]
         path = f"{where}.{key}" if where else key
-        if dataclasses.is_dataclass(typ):
-            kwargs[key] = from_dict(typ, value, path)
+        section = _section_type(typ)
+        if section is not None:
+            # An optional section saved as null stays None.
+            kwargs[key] = None if value is None and section is not typ else \
+                from_dict(section, value, path)
         else:
             kwargs[key] = _coerce(value, typ, path)
             _check_field(by_name[key], kwargs[key], path)

@@ -10,7 +10,9 @@ from click.testing import CliRunner
 from conftest import TINY_TRAIN, train_then_resume
 from tests.hardening import assert_one_line_error
 from ldm_sprites.cli import cli
-from ldm_sprites.diffusion.guidance import GUIDE_FILE, GuidedDenoiser
+from ldm_sprites.diffusion.config import read_saved
+from ldm_sprites.diffusion.guidance import GuidedDenoiser
+from ldm_sprites.diffusion.guide import GUIDE_FILE
 from ldm_sprites.diffusion.options import resolve_sampling
 from ldm_sprites.diffusion.pipeline import DiffusionPipeline
 from ldm_sprites.diffusion.schedule import NoiseSchedule
@@ -29,6 +31,11 @@ class Const(torch.nn.Module):
         self.calls += 1
         v = torch.where(y == 2, torch.tensor(self.uncond), torch.tensor(self.cond))
         return v.view(-1, 1, 1, 1).expand_as(x).clone()
+
+
+def resolve(saved: dict, timesteps: int, **user):
+    """``resolve_sampling`` over a saved ``sample`` section, read as from_pretrained reads it."""
+    return resolve_sampling(read_saved({"sample": saved}).sample, timesteps, **user)
 
 
 def _out(model, guide, w, g):
@@ -60,24 +67,24 @@ def test_weight_one_or_no_guide_never_runs_the_guide():
 
 def test_saved_weight_applies_only_with_a_guide_and_user_weight_needs_one():
     saved = {"autoguidance": 2.5}
-    assert resolve_sampling(saved, 1000, has_guide=True).autoguidance == 2.5
-    assert resolve_sampling(saved, 1000, has_guide=False).autoguidance == 1.0
-    assert resolve_sampling(saved, 1000, has_guide=True, autoguidance=4).autoguidance == 4.0
-    assert resolve_sampling(saved, 1000, autoguidance=1).autoguidance == 1.0
+    assert resolve(saved, 1000, has_guide=True).autoguidance == 2.5
+    assert resolve(saved, 1000, has_guide=False).autoguidance == 1.0
+    assert resolve(saved, 1000, has_guide=True, autoguidance=4).autoguidance == 4.0
+    assert resolve(saved, 1000, autoguidance=1).autoguidance == 1.0
     with pytest.raises(UserError, match="needs a model with a guide"):
-        resolve_sampling(saved, 1000, autoguidance=3)
+        resolve(saved, 1000, autoguidance=3)
     with pytest.raises(UserError, match="must be >= 1"):
-        resolve_sampling(saved, 1000, has_guide=True, autoguidance=0.5)
+        resolve(saved, 1000, has_guide=True, autoguidance=0.5)
 
 
 def test_class_transfer_leaves_the_guide_out_unless_asked():
     saved = {"guidance": 3.0, "transfer_guidance": 6.0}
-    g = resolve_sampling(saved, 1000, has_guide=True)
+    g = resolve(saved, 1000, has_guide=True)
     assert (g.autoguidance, g.guidance) == (3.0, 3.0)
     # class transfer: its own strong guidance, no autoguidance unless asked
-    t = resolve_sampling(saved, 1000, has_guide=True, transfer=True)
+    t = resolve(saved, 1000, has_guide=True, transfer=True)
     assert (t.autoguidance, t.guidance) == (1.0, 6.0)
-    assert resolve_sampling(saved, 1000, has_guide=True, transfer=True,
+    assert resolve(saved, 1000, has_guide=True, transfer=True,
                             autoguidance=2).autoguidance == 2.0
 
 

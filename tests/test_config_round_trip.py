@@ -14,7 +14,7 @@ import torch
 from ldm_sprites.autoencoder.config import AEConfig, check_config
 from ldm_sprites.config_loader import apply_overrides, check_values, from_dict, from_saved
 from ldm_sprites.data.spec import DataSpec
-from ldm_sprites.diffusion.config import DiffusionConfig, ModelSection
+from ldm_sprites.diffusion.config import DiffusionConfig, ModelSection, SampleSection, read_saved
 from ldm_sprites.errors import UserError
 from ldm_sprites.runtime import bundled_model_dir
 
@@ -70,20 +70,34 @@ def test_an_autoencoder_config_round_trips_through_config_json():
 
 
 def test_old_model_directories_read_back_as_typed_configs():
-    """The bundled model predates the resolved model section (no preset key, no ``mlp_conv``) and
-    its AE predates ``label_column`` in the AE's data section (and ``norm``, ``latent_noise``):
-    both read back."""
+    """A format-1 diffusion config (the bundled model's as it was: no preset key nor
+    ``mlp_conv`` in the resolved model section, no ``vary_*`` sampling, a ``latent_space`` claim
+    in ``ae``, no file hashes) reads back through ``read_saved``, the reader sampling uses; the
+    bundled AE predates ``label_column`` in the AE's data section (and ``norm``,
+    ``latent_noise``): both read back."""
     from ldm_sprites.modeldir import load_model_dir
 
     md = load_model_dir(bundled_model_dir(), expect_kind="diffusion")
-    cfg = from_saved(DiffusionConfig, md.config)
-    m = md.config["model"]
-    resolved = cfg.model.resolved(m["input_size"], m["in_channels"], m["num_classes"])
-    typed = {k: v for k, v in asdict(resolved).items() if k != "preset"}
+    old = json.loads(json.dumps(md.config))
+    for section, keys in (("model", ("preset", "mlp_conv")),
+                          ("sample", ("vary_sampler", "vary_steps", "vary_spacing"))):
+        for key in keys:
+            old[section].pop(key)
+    old.pop("files")
+    old.update(format_version=1, ae={"path": "ae", "hash": old["ae"]["hash"],
+                                     "latent_space": "338ed2b9e3104353"})
+    cfg = read_saved(old)
+    m = old["model"]
+    typed = asdict(cfg.model)
     assert {k: typed[k] for k in m} == m
+    assert typed["preset"] is None         # a saved architecture is explicit, not the "tiny" preset
     assert typed["mlp_conv"] is False      # a key the old directory lacks (mlp_conv): default
-    assert cfg.data.spec() == DataSpec.from_config(md.config["data"])
+    assert cfg.data.spec() == DataSpec.from_config(old["data"])
     assert cfg.sample.guidance_interval == (0.3, 5.0)
+    assert cfg.sample.vary_steps == SampleSection().vary_steps
+    assert (cfg.ae.hash, cfg.ae.encoder) == (old["ae"]["hash"], None)  # the claim is not read
+    now = read_saved(md.config)            # the bundled model as it ships now: the same model
+    assert (now.model, now.sample, now.data) == (cfg.model, cfg.sample, cfg.data)
 
     ae = load_model_dir(Path(bundled_model_dir()) / "ae", expect_kind="autoencoder")
     ae_cfg = check_config(from_saved(AEConfig, ae.config))

@@ -1,4 +1,5 @@
-"""The package's layers import downwards only: no import cycle between its top-level parts.
+"""The package's layers import downwards only: no import cycle between its top-level parts, nor
+between the modules inside one.
 
 Every ``ldm_sprites.*`` import counts, at module level and inside functions alike (a lazy import
 is still a dependency; it only moves the cycle from import time to run time). The layer order is
@@ -100,6 +101,31 @@ def _describe(graph, cycle: list[str]) -> str:
 def test_no_import_cycle_between_top_level_parts():
     graph = import_graph()
     assert {"data", "autoencoder", "diffusion", "training", "cli"} <= set(graph)
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle " + " -> ".join(cycle) + ":\n" + _describe(graph, cycle)
+
+
+def module_graph() -> dict[str, dict[str, list[str]]]:
+    """module -> {imported module: ["module:line", ...]}, every import in the package.
+    ``from ldm_sprites.finish import palette_files`` imports the submodule, not the package; the
+    packages above a module (run by any import of it) are no choice of the importer's."""
+    modules = {".".join(_module_name(p)): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, dict[str, list[str]]] = {}
+    for name, path in sorted(modules.items()):
+        module = name.split(".")
+        deps = graph.setdefault(name, {})
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            found = _imported(node, module, path.name == "__init__.py")
+            subs = [n for n in found[1:] if n in modules]
+            for target in subs or found[:1]:
+                if target in modules and target != name and not name.startswith(target + "."):
+                    deps.setdefault(target, []).append(f"{name}:{node.lineno}")
+    return graph
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    graph = module_graph()
+    assert graph["ldm_sprites.diffusion.pipeline"]     # the graph sees imports at all
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle " + " -> ".join(cycle) + ":\n" + _describe(graph, cycle)
 

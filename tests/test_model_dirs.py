@@ -163,7 +163,7 @@ def _round_trip(model_dir, tmp_path: Path) -> tuple[DiffusionPipeline, Diffusion
 
 
 def _assert_same_sprites(a: DiffusionPipeline, b: DiffusionPipeline) -> None:
-    assert b.classes == a.classes and b.defaults == a.defaults and b.x0_clip == a.x0_clip
+    assert b.classes == a.classes and b.config.sample == a.config.sample and b.x0_clip == a.x0_clip
     labels, _ = a.spread_labels(None, 4)
     assert torch.equal(b.sample(labels, seed=1, steps=4), a.sample(labels, seed=1, steps=4))
     assert (b.sprites(labels, seed=2, steps=3) == a.sprites(labels, seed=2, steps=3)).all()

@@ -1,6 +1,7 @@
 """ldmsprites export-onnx: ONNX Runtime reproduces the torch networks (needs the .[onnx] extra)."""
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -34,7 +35,8 @@ def test_export_writes_both_networks_and_the_schedule(exported):
     pipe = DiffusionPipeline.from_pretrained(bundled_model_dir(), device="cpu")
     assert meta["classes"] == pipe.classes and meta["null_label"] == pipe.null_label
     assert len(meta["schedule"]["alphas_cumprod"]) == pipe.schedule.T
-    assert meta["sample"] == pipe.defaults and meta["noise_shape"] == list(pipe.noise_shape)
+    assert meta["sample"] == asdict(pipe.config.sample)
+    assert meta["noise_shape"] == list(pipe.noise_shape)
     assert "max |onnx - torch|" in log  # the command checked its own output
 
 

@@ -130,12 +130,14 @@ def test_frozen_encoder_keeps_the_latent_space_for_existing_diffusion_models(
     got = new.model.state_dict()
     assert enc and all(torch.equal(v, got[k]) for k, v in enc.items())
     assert new.scale_factor == src.scale_factor
-    assert new.reference()["latent_space"] == src.reference()["hash"] != new.reference()["hash"]
+    # The latent space is read from the encoder's weights, which the new decoder kept.
+    assert new.reference()["encoder"] == src.reference()["encoder"]
+    assert new.reference()["hash"] != src.reference()["hash"]
     x = torch.rand(3, 4, 16, 16) * 2 - 1
     assert torch.equal(new.encode(x), src.encode(x))
     # A diffusion model trained on the source autoencoder generates through the new decoder.
     train_nano_ldm(tmp_path, source_ae, demo_dir)
-    assert load_model_dir(tmp_path / "ldm").config["ae"]["latent_space"] == src.reference()["hash"]
+    assert load_model_dir(tmp_path / "ldm").config["ae"]["encoder"] == src.reference()["encoder"]
     res = run("generate", "--model", tmp_path / "ldm", "--ae", out, "--num", "2", "--steps", "2",
               "--finish", "none", "--out", tmp_path / "new.png", "--scale", "1")
     assert res.exit_code == 0, res.output
@@ -147,7 +149,7 @@ def test_frozen_encoder_keeps_the_latent_space_for_existing_diffusion_models(
     res = run("bundle", tmp_path / "ldm", tmp_path / "shared", "--ae", out)
     assert res.exit_code == 0, res.output
     bundled = load_model_dir(tmp_path / "shared").config["ae"]
-    assert bundled["latent_space"] == src.reference()["hash"]
+    assert bundled["encoder"] == src.reference()["encoder"] and bundled["path"] == "ae"
     assert load_autoencoder(tmp_path / "shared" / "ae").config["model"]["output"] == "palette"
     res = run("generate", "--model", tmp_path / "shared", "--num", "2", "--steps", "2",
               "--finish", "none", "--out", tmp_path / "b.png", "--scale", "1")

@@ -3,7 +3,7 @@ import torch
 
 from ldm_sprites.diffusion.dit import build_dit
 from ldm_sprites.diffusion.guidance import GuidedDenoiser
-from ldm_sprites.diffusion.options import SAMPLER_NAMES
+from ldm_sprites.diffusion.choices import SAMPLER_NAMES
 from ldm_sprites.diffusion.samplers import SAMPLERS
 from ldm_sprites.diffusion.schedule import NoiseSchedule
 

@@ -11,8 +11,14 @@ from PIL import Image
 
 from ldm_sprites import api
 from ldm_sprites.cli import cli
+from ldm_sprites.diffusion.config import read_saved
 from ldm_sprites.diffusion.options import EVERY_STEP, resolve_sampling
 from ldm_sprites.errors import UserError
+
+
+def resolve(saved: dict, timesteps: int, **user):
+    """``resolve_sampling`` over a saved ``sample`` section, read as from_pretrained reads it."""
+    return resolve_sampling(read_saved({"sample": saved}).sample, timesteps, **user)
 
 
 def _png(path) -> np.ndarray:
@@ -37,44 +43,44 @@ def _with_saved_defaults(model_dir, tmp_path, **sample):
 def test_resolve_fills_from_the_model_and_user_wins():
     saved = {"sampler": "ddim", "steps": 7, "guidance": 2.0, "eta": 0.5, "init_noise": "harmonic",
              "guidance_sigma_min": 0.3, "guidance_sigma_max": 5.0}
-    o = resolve_sampling(saved, 1000)
+    o = resolve(saved, 1000)
     assert (o.sampler, o.steps, o.guidance, o.eta, o.init_noise) == ("ddim", 7, 2.0, 0.5, "harmonic")
     assert o.guidance_interval == (0.3, 5.0)
-    o = resolve_sampling(saved, 1000, steps=3, guidance=1.0, eta=0.0, guidance_interval=EVERY_STEP)
+    o = resolve(saved, 1000, steps=3, guidance=1.0, eta=0.0, guidance_interval=EVERY_STEP)
     assert (o.steps, o.guidance, o.eta, o.guidance_interval) == (3, 1.0, 0.0, None)
     # another sampler than the model's gets its own natural step count
-    assert resolve_sampling(saved, 1000, sampler="ddpm").steps == 1000
-    assert resolve_sampling(saved, 1000, sampler="dpmpp").steps == 25
-    assert resolve_sampling({}, 1000, guidance_interval="0.5,0").guidance_interval == (0.5, 0.0)
+    assert resolve(saved, 1000, sampler="ddpm").steps == 1000
+    assert resolve(saved, 1000, sampler="dpmpp").steps == 25
+    assert resolve({}, 1000, guidance_interval="0.5,0").guidance_interval == (0.5, 0.0)
     # spacing: the model's (older models saved none: uniform), the user's wins; another sampler
     # than the model's samples uniformly, as it gets its own step count
-    assert resolve_sampling(saved, 1000).spacing == "uniform"
-    assert resolve_sampling({}, 1000).spacing == "logsnr"                 # the schema's default
-    assert resolve_sampling({"sampler": "unipc", "spacing": "logsnr"}, 1000,
+    assert resolve(saved, 1000).spacing == "uniform"
+    assert resolve({}, 1000).spacing == "logsnr"                 # the schema's default
+    assert resolve({"sampler": "unipc", "spacing": "logsnr"}, 1000,
                             sampler="ddpm").spacing == "uniform"
-    assert resolve_sampling({**saved, "spacing": "karras"}, 1000).spacing == "karras"
-    assert resolve_sampling({"spacing": "karras"}, 1000, spacing="logsnr").spacing == "logsnr"
+    assert resolve({**saved, "spacing": "karras"}, 1000).spacing == "karras"
+    assert resolve({"spacing": "karras"}, 1000, spacing="logsnr").spacing == "logsnr"
 
 
 def test_variations_below_strength_1_take_the_models_vary_sampling():
     saved = {"sampler": "unipc", "steps": 12, "spacing": "logsnr", "vary_sampler": "ddim",
              "vary_steps": 30, "vary_spacing": "karras"}
-    o = resolve_sampling(saved, 1000, sdedit=True)
+    o = resolve(saved, 1000, sdedit=True)
     assert (o.sampler, o.steps, o.spacing) == ("ddim", 30, "karras")
-    assert (resolve_sampling(saved, 1000).sampler, resolve_sampling(saved, 1000).steps) == \
+    assert (resolve(saved, 1000).sampler, resolve(saved, 1000).steps) == \
         ("unipc", 12)                                         # generation: the model's own
-    o = resolve_sampling(saved, 1000, sdedit=True, steps=8)  # a user choice: normal rules
+    o = resolve(saved, 1000, sdedit=True, steps=8)  # a user choice: normal rules
     assert (o.sampler, o.steps, o.spacing) == ("unipc", 8, "logsnr")
-    o = resolve_sampling({}, 1000, sdedit=True)               # the schema's: measured for editing
+    o = resolve({}, 1000, sdedit=True)               # the schema's: measured for editing
     assert (o.sampler, o.steps, o.spacing) == ("dpmpp", 25, "uniform")
 
 
 def test_class_transfer_takes_the_models_transfer_guidance():
     saved = {"guidance": 2.0, "transfer_guidance": 6.5}
-    assert resolve_sampling(saved, 1000).guidance == 2.0
-    assert resolve_sampling(saved, 1000, transfer=True).guidance == 6.5
-    assert resolve_sampling(saved, 1000, transfer=True, guidance=1.5).guidance == 1.5  # user wins
-    assert resolve_sampling({}, 1000, transfer=True).guidance == 5.0  # older models: the schema's
+    assert resolve(saved, 1000).guidance == 2.0
+    assert resolve(saved, 1000, transfer=True).guidance == 6.5
+    assert resolve(saved, 1000, transfer=True, guidance=1.5).guidance == 1.5  # user wins
+    assert resolve({}, 1000, transfer=True).guidance == 5.0  # older models: the schema's
 
 
 @pytest.mark.parametrize("kw, msg", [
@@ -84,7 +90,7 @@ def test_class_transfer_takes_the_models_transfer_guidance():
     ({"spacing": "cosine"}, "unknown spacing")])
 def test_resolve_rejects_bad_options_in_one_line(kw, msg):
     with pytest.raises(UserError, match=msg) as e:
-        resolve_sampling({}, 1000, **kw)
+        resolve({}, 1000, **kw)
     assert "\n" not in str(e.value)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -12,6 +13,8 @@ from ldm_sprites.modeldir import ModelDir, hash_model_dir, load_model_dir, save_
 from ldm_sprites.runtime import resolve_device
 
 ENCODE_BATCH = 256
+# The parts of an ``Autoencoder`` that decide its latents (what --freeze-encoder keeps fixed).
+ENCODER_PARTS = ("encoder.", "bottleneck.")
 
 
 def build_from_config(config: dict):
@@ -27,11 +30,22 @@ def build_from_config(config: dict):
         raise UserError(f"autoencoder config has no valid model section ({exc})") from None
 
 
-def latent_space_of(md: ModelDir) -> str:
-    """Which latent space an autoencoder directory encodes to: the hash of the autoencoder whose
-    encoder it kept (``--freeze-encoder``), else its own hash. Decoders trained on a frozen
-    encoder share the space, so a diffusion model trained on one works with all of them."""
-    return md.config.get("latent_space") or hash_model_dir(md.path)
+def encoder_hash(model, scale_factor: float | None) -> str:
+    """Which latent space an autoencoder encodes to, from its weights alone: sha256 over the
+    tensors of its encoder and bottleneck at float16 (the precision ``bundle`` stores them in)
+    and the latent scale factor. A decoder trained on a frozen encoder (``--freeze-encoder``)
+    shares it with the autoencoder it came from and with a bundled copy of either, so a
+    diffusion model trained on one accepts the others; a config field cannot claim it."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        if not name.startswith(ENCODER_PARTS):
+            continue
+        t = t.detach().cpu()
+        t = t.half() if t.is_floating_point() else t
+        h.update(f"{name}{tuple(t.shape)}".encode())
+        h.update(t.contiguous().numpy().tobytes())
+    h.update(repr(float(scale_factor or 1.0)).encode())
+    return h.hexdigest()[:16]
 
 
 class AutoencoderHandle:
@@ -55,6 +69,7 @@ class AutoencoderHandle:
         self.quantizer = config["model"].get("quantizer", "kl")
         self.scale_factor = float(config.get("scale_factor") or 1.0)
         self._hash: str | None = None
+        self._encoder: str | None = None
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device=None,
@@ -68,11 +83,15 @@ class AutoencoderHandle:
         md = load_model_dir(p, expect_kind="autoencoder")
         return cls(md.load_into(build_from_config(md.config), weights), md.config, dev, md.path)
 
-    def save_pretrained(self, path: str | Path) -> Path:
+    def save_pretrained(self, path: str | Path, fp16: bool = False,
+                        extra_files: dict[str, bytes] | None = None) -> Path:
         """Write a model directory that ``from_pretrained`` loads back into this autoencoder: its
-        config and the weights it holds (as the EMA weights, which load by default)."""
-        config = {k: v for k, v in self.config.items() if k != "format_version"}
-        return save_model_dir(path, config, {"ema": self.model.state_dict()})
+        config and the weights it holds (as the EMA weights, which load by default; float16 with
+        ``fp16``), plus ``extra_files`` (name -> bytes, e.g. its palette files)."""
+        # Format 1 claimed a latent space in the config; the encoder's weights say it now.
+        config = {k: v for k, v in self.config.items() if k != "latent_space"}
+        return save_model_dir(path, config, {"ema": self.model.state_dict()},
+                              extra_files=extra_files, fp16=fp16)
 
     @property
     def latent_size(self) -> int:
@@ -85,8 +104,13 @@ class AutoencoderHandle:
                             "save_pretrained it first")
         if self._hash is None:
             self._hash = hash_model_dir(self.path)
-        return {"path": str(self.path), "hash": self._hash,
-                "latent_space": self.config.get("latent_space") or self._hash}
+        return {"path": str(self.path), "hash": self._hash, "encoder": self.encoder_hash()}
+
+    def encoder_hash(self) -> str:
+        """The latent space this autoencoder encodes to (``encoder_hash``)."""
+        if self._encoder is None:
+            self._encoder = encoder_hash(self.model, self.scale_factor)
+        return self._encoder
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,31 +132,63 @@ def load_autoencoder(path: str | Path, device=None, weights: str = "ema") -> Aut
     return AutoencoderHandle.from_pretrained(path, device, weights)
 
 
-def recorded_autoencoder_path(model_dir: ModelDir) -> str | None:
-    """Where a latent diffusion model's config says its autoencoder is (None: it records none).
-    Relative paths (bundled or shared models carry their AE inside) are relative to the model."""
-    path = (model_dir.config.get("ae") or {}).get("path")
+def recorded_path(model_path: Path, path: str | None) -> str | None:
+    """Where a latent diffusion model at ``model_path`` records its autoencoder (``path``, None:
+    nowhere). Relative paths (bundled or shared models carry their AE inside) are relative to
+    the model."""
     if path and not Path(path).is_absolute():
-        path = str(model_dir.path / path)
+        path = str(Path(model_path) / path)
     return path
 
 
-def load_autoencoder_for(model_dir: ModelDir, device, override: str | Path | None = None):
-    """The autoencoder a latent diffusion model was trained with, checked by content hash."""
-    ref = model_dir.config.get("ae") or {}
-    want = ref.get("hash")
-    path = override or recorded_autoencoder_path(model_dir)
-    if not path:
-        raise UserError(f"model {model_dir.path} is a latent model but records no autoencoder; "
-                        "pass --ae with the autoencoder it was trained with")
+def recorded_autoencoder_path(model_dir: ModelDir) -> str | None:
+    """``recorded_path`` of a latent diffusion model directory, from its config alone."""
+    return recorded_path(model_dir.path, (model_dir.config.get("ae") or {}).get("path"))
+
+
+def load_autoencoder_for(model_path: Path, ref, device, override: str | Path | None = None):
+    """The autoencoder of the latent diffusion model at ``model_path``, checked by content hash;
+    ``ref`` is what the model records of it (``path``, ``hash``, ``encoder``: the diffusion
+    config's ``AutoencoderRef``).
+
+    The recorded one must be exactly the autoencoder the model records (``ref.hash``). Another
+    one (``override``, ``--ae``) must be that too, or a decoder of the same encoder: its
+    encoder's weights must hash to the model's latent space (``encoder_hash``), whatever its
+    config says.
+    """
+    want = ref.hash
+    recorded = recorded_path(model_path, ref.path)
+    path = override or recorded
+    if not path or not want:
+        raise UserError(f"model {model_path} is a latent model but records no autoencoder "
+                        "(path and hash); pass --ae with the autoencoder it was trained with")
     if not Path(path).exists():
-        raise UserError(f"model {model_dir.path} needs its autoencoder {path} (hash {want}), which "
+        raise UserError(f"model {model_path} needs its autoencoder {path} (hash {want}), which "
                         "does not exist; pass --ae with the autoencoder it was trained with")
     handle = load_autoencoder(path, device)
-    got = handle.reference()
-    # Another decoder of the same latent space (train-ae --freeze-encoder) is as good.
-    same_space = (ref.get("latent_space") or want) == got["latent_space"]
-    if want and got["hash"] != want and not same_space:
-        raise UserError(f"model {model_dir.path} was trained with autoencoder {want} but {path} is "
-                        f"{got['hash']}; pass --ae with the autoencoder it was trained with")
+    got = handle.reference()["hash"]
+    if got == want:
+        return handle
+    if override is None:
+        raise UserError(f"autoencoder {path} is {got}, but model {model_path} records {want}: "
+                        "it is damaged or was replaced; copy the model again or pass --ae with "
+                        "the autoencoder it was trained with")
+    space = ref.encoder or _recorded_encoder(model_path, recorded, want, device)
+    if handle.encoder_hash() != space:
+        raise UserError(f"model {model_path} was trained with autoencoder {want} (encoder "
+                        f"{space}), but --ae {path} is {got} with another encoder "
+                        f"({handle.encoder_hash()}); pass --ae with the autoencoder it was "
+                        "trained with, or a decoder trained from it with --freeze-encoder")
     return handle
+
+
+def _recorded_encoder(model_path: Path, path: str | None, want: str, device) -> str:
+    """The latent space of a model that records no encoder hash (format 1): its recorded
+    autoencoder's, read from that autoencoder's weights when it is still there, unchanged."""
+    if path and Path(path).exists():
+        handle = load_autoencoder(path, device)
+        if handle.reference()["hash"] == want:
+            return handle.encoder_hash()
+    raise UserError(f"model {model_path} records no encoder hash and its autoencoder {path} "
+                    f"({want}) is gone or changed, so --ae cannot be checked against it; "
+                    "bundle the model again with its autoencoder")

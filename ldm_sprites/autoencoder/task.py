@@ -64,8 +64,8 @@ class AutoencoderTask:
         self.train_images = None
         self.boxes = content_boxes(images, self.train_ids)   # where random crops are centred
         self.model = Autoencoder(cfg.model, cfg.data.channels)
-        self.source_scale_factor: float | None = None   # frozen encoder: the source's, kept
-        self.latent_space: str | None = None            # hash of the AE whose latents these are
+        # Frozen encoder: the source's, kept (same latents; encoder_hash then matches the source's).
+        self.source_scale_factor: float | None = None
         if cfg.model.init_from:
             self._start_from(cfg.model.init_from, cfg.model.freeze_encoder)
         self.batch_size = cfg.train.batch_size
@@ -117,7 +117,7 @@ class AutoencoderTask:
                 "latent_shape": [c.model.latent_channels, c.data.size // c.model.downsample,
                                  c.data.size // c.model.downsample],
                 "holdout_ids": self.holdout_ids.tolist(), "heldout_metrics": self.heldout_metrics,
-                "data_dir": self.data_dir, "latent_space": self.latent_space}
+                "data_dir": self.data_dir}
 
     def epoch_at(self, step: int) -> float:
         return round(step * self.batch_size / max(1, self.n), 3)
@@ -225,7 +225,6 @@ class AutoencoderTask:
 
     def _start_from(self, path: str, freeze_encoder: bool) -> None:
         """Load an autoencoder's weights (EMA) where shapes match; freeze its encoder if asked."""
-        from ldm_sprites.autoencoder.handle import latent_space_of
         from ldm_sprites.modeldir import load_model_dir
 
         md = load_model_dir(path, expect_kind="autoencoder")
@@ -242,7 +241,6 @@ class AutoencoderTask:
         self.model.encoder.requires_grad_(False)
         self.model.bottleneck.requires_grad_(False)
         self.source_scale_factor = md.config.get("scale_factor")
-        self.latent_space = latent_space_of(md)
 
     @torch.no_grad()
     def compute_scale_factor(self, ema_model) -> float:

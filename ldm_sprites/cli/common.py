@@ -4,25 +4,67 @@ from __future__ import annotations
 
 import click
 
-from ldm_sprites.diffusion.options import SAMPLER_NAMES, SPACINGS
+from ldm_sprites.diffusion.choices import INIT_NOISE, SAMPLER_NAMES, SPACINGS
+from ldm_sprites.diffusion.config import DiffusionSection, SampleSection
+from ldm_sprites.diffusion.options import EVERY_STEP, OTHER_SAMPLER_SPACING, OTHER_SAMPLER_STEPS
 
+# Every sampling option defaults to the model's saved value; what a model trained now saves is
+# the schema's, so the help below is built from it and cannot drift from it.
+NEW = SampleSection()
+_NEW = "for new models"
 SAMPLER_HELP = ("dpmpp = DPM-Solver++(2M), dpmpp3m = DPM-Solver++(3M), unipc = UniPC (2nd order), "
-                "ddim, ddpm = ancestral. Default: the model's.")
+                f"ddim, ddpm = ancestral. Default: the model's ({NEW.sampler} {_NEW}).")
 
 
 def sampler_option(help: str = SAMPLER_HELP):
-    """--sampler, its choices from ``diffusion/options.py`` (every command that samples)."""
+    """--sampler, its choices from ``diffusion/choices.py`` (every command that samples)."""
     return click.option("--sampler", type=click.Choice(SAMPLER_NAMES), default=None, help=help)
+
+
+def steps_option(what: str = "Sampler steps"):
+    """--steps of sampling (not training), its defaults from the schema."""
+    return click.option(
+        "--steps", type=click.IntRange(1, 10000), default=None,
+        help=f"{what}. Default: the model's ({NEW.steps} with {NEW.sampler} {_NEW}); another "
+             f"--sampler takes {OTHER_SAMPLER_STEPS}, ddpm all timesteps "
+             f"({DiffusionSection().timesteps}).")
+
+
+def guidance_option(extra: str = ""):
+    return click.option(
+        "--guidance", type=float, default=None,
+        help=f"Classifier-free guidance scale (1 = off). Default: the model's ({NEW.guidance:g} "
+             f"{_NEW}{extra}).")
+
+
+def _interval_text(s: SampleSection) -> str:
+    if s.guidance_interval is None:
+        return "every step"
+    lo, hi = s.guidance_interval
+    return f"{lo:g},{hi:g}"
 
 
 spacing_option = click.option(
     "--spacing", type=click.Choice(SPACINGS), default=None,
     help="Timestep spacing: uniform in t, karras (σ^(1/7)) or logsnr (uniform in log α/σ); "
-         "the last two suit few steps. Default: the model's (uniform).")
+         f"the last two suit few steps. Default: the model's ({NEW.spacing} {_NEW}); another "
+         f"--sampler takes {OTHER_SAMPLER_SPACING}.")
+eta_option = click.option(
+    "--eta", type=float, default=None,
+    help=f"DDIM noise (0 = deterministic). Default: the model's ({NEW.eta:g} {_NEW}).")
+init_noise_option = click.option(
+    "--init-noise", type=click.Choice(INIT_NOISE), default=None,
+    help="harmonic: shrink the initial noise (helps models trained on very few sprites). "
+         f"Default: the model's ({NEW.init_noise} {_NEW}).")
+guidance_interval_option = click.option(
+    "--guidance-interval", default=None, metavar="LO,HI",
+    help="Guide only where sigma=sqrt((1-abar)/abar) is in (LO, HI] (e.g. 0.3,5); "
+         f"'{EVERY_STEP}' guides every step. Default: the model's ({_interval_text(NEW)} {_NEW}).")
 autoguidance_option = click.option(
     "--autoguidance", type=float, default=None, metavar="W",
     help="Autoguidance: guide + W*(model - guide) with the less-trained guide the model carries "
-         "(1 = off). Default: the model's, for models with a guide.")
+         f"(1 = off). Default: the model's ({NEW.autoguidance:g} {_NEW}) where it has a guide, "
+         "off without one.")
 device_option = click.option(
     "--device", default=None, metavar="DEVICE",
     help="cpu or cuda (default: cuda when available, else cpu).")

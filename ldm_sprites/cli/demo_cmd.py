@@ -6,7 +6,7 @@ import time
 
 import click
 
-from ldm_sprites.cli.common import device_option
+from ldm_sprites.cli.common import device_option, guidance_option
 from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 
@@ -16,7 +16,7 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 @click.option("--model", "model_dir", default=None, type=click.Path(),
               help="Model directory (default: the bundled demo model).")
 @click.option("--per-class", type=click.IntRange(1, 64), default=4, show_default=True)
-@click.option("--guidance", type=float, default=None, help="Guidance scale (default: the model's).")
+@guidance_option()
 @click.option("--seed", type=int, default=0, show_default=True)
 @finish_options()
 @device_option
@@ -37,9 +37,10 @@ def demo(out_dir, model_dir, per_class, guidance, seed, device, **finish_flags):
     n_cls = len(classes)
     # Round-robin labels: the first n_cls sprites (the ones the GIF records) cover every class.
     labels = [i % n_cls for i in range(per_class * n_cls)]
-    timesteps = pipe.sampling_options().timesteps(pipe.schedule)
-    recorder = ReverseRecorder(pipe, max_sprites=min(n_cls, 8), timesteps=timesteps)
-    sprites = pipe.sprites(labels, finish=finish, seed=seed, guidance=guidance, callback=recorder,
+    opts = pipe.sampling_options(guidance=guidance)
+    recorder = ReverseRecorder(pipe, max_sprites=min(n_cls, 8),
+                               timesteps=opts.timesteps(pipe.schedule))
+    sprites = pipe.sprites(labels, finish=finish, seed=seed, options=opts, callback=recorder,
                            progress=True)
     order = sorted(range(len(labels)), key=lambda i: (labels[i], i))
     size = sprites.shape[1]

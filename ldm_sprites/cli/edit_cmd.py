@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
-from ldm_sprites.cli.common import (autoguidance_option, device_option, sampler_option,
-                                    spacing_option, split_names)
+from ldm_sprites.cli.common import (NEW, autoguidance_option, device_option, eta_option,
+                                    guidance_interval_option, guidance_option, sampler_option,
+                                    spacing_option, split_names, steps_option)
 from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 
@@ -26,15 +27,15 @@ def edit_options(fn):
                           "them. Default: none (the model's unconditional mode, no guidance)."),
         click.option("--num", type=click.IntRange(1, 10000), default=8, show_default=True,
                      help="Outputs per input sprite."),
-        click.option("--guidance", type=float, default=None,
-                     help="Guidance scale towards --class (default: the model's)."),
-        click.option("--steps", type=click.IntRange(1, 10000), default=None,
-                     help="Sampler steps of the full schedule (default: the model's)."),
-        sampler_option("Any sampler (default: the model's, usually dpmpp)."),
+        guidance_option(f"; class transfer, vary --class below --strength 1: its "
+                        f"transfer_guidance, {NEW.transfer_guidance:g}"),
+        steps_option("Sampler steps of the full schedule"),
+        sampler_option(f"Any sampler. Default: the model's ({NEW.sampler} for new models); vary "
+                       "below --strength 1 without --sampler, --steps or --spacing: its vary_* "
+                       f"ones ({NEW.vary_sampler}, {NEW.vary_steps} {NEW.vary_spacing} steps)."),
         spacing_option,
-        click.option("--eta", type=float, default=None, help="DDIM noise (0 = deterministic)."),
-        click.option("--guidance-interval", default=None, metavar="LO,HI",
-                     help="Guide only where sigma is in (LO, HI]; 'all' = every step."),
+        eta_option,
+        guidance_interval_option,
         autoguidance_option,
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True),
@@ -100,10 +101,10 @@ class _Job:
                                             timesteps=timesteps)
 
     def edit_kwargs(self) -> dict:
+        """What both edits take: the options resolved once (``self.opts``, what is recorded)."""
         return dict(classes=self.classes or None, seed=self.kw["seed"],
                     batch_size=self.kw["batch_size"], callback=self.recorder, progress=True,
-                    finish=self.finish,
-                    keep_palette=self.kw["keep_palette"], **self.sampling)
+                    finish=self.finish, keep_palette=self.kw["keep_palette"], options=self.opts)
 
     def write(self, result, rows: list, what: str, extra: dict) -> None:
         """``rows``: one list of (S, S, 4) sprites per grid row."""

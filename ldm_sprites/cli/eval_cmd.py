@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from ldm_sprites.cli.common import (autoguidance_option, device_option, sampler_option,
-                                    spacing_option)
+from ldm_sprites.cli.common import (autoguidance_option, device_option, guidance_option,
+                                    sampler_option, spacing_option, steps_option)
 from ldm_sprites.cli.finish_options import FINISH_PARAMS, finish_options, to_finish_options
 from ldm_sprites.errors import UserError
 
@@ -59,8 +59,8 @@ DEFAULT_NUM = {"model": 500, "curve": 192, "denoiser": 96}
               help="metadata.csv class column (default: the one the model was trained with).")
 @sampler_option()
 @spacing_option
-@click.option("--steps", type=click.IntRange(1, 10000), default=None)
-@click.option("--guidance", type=float, default=None)
+@steps_option()
+@guidance_option()
 @autoguidance_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True)
@@ -184,6 +184,8 @@ def _model(model_dir, *, data_dir, out_json, num, features, bootstrap, balance, 
            kid_subsets, kid_subset_size, weights, ae_dir, cache_dir, samples_dir, device,
            **finish_flags):
     """``eval --model``: one model's FD, KID, cleanliness, copies and per-class counts."""
+    from dataclasses import asdict
+
     from ldm_sprites.data.dataset import DataSpec, load_sprite_data
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
     from ldm_sprites.evaluation.cleanliness import format_table
@@ -199,14 +201,14 @@ def _model(model_dir, *, data_dir, out_json, num, features, bootstrap, balance, 
     pipe = DiffusionPipeline.from_pretrained(model_dir, device=device, weights=weights,
                                            ae_path=ae_dir)
     # The real sprites must look like the training data: the model's own size/channels/etc.
-    spec = DataSpec.from_config(pipe.config.get("data"), label_column=label_column or None)
+    spec = DataSpec.from_config(asdict(pipe.config.data), label_column=label_column or None)
     data = load_sprite_data(data_dir, spec, cache_dir=cache_dir)
     # Only what the user set: eval scores the sprites `generate` draws with the same options.
-    sample_kw = {"sampler": sampler, "steps": steps, "guidance": guidance, "spacing": spacing,
-                 "autoguidance": autoguidance, "batch_size": batch_size,
+    opts = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance,
+                                 spacing=spacing, autoguidance=autoguidance)
+    sample_kw = {"options": opts, "batch_size": batch_size,
                  "finish": to_finish_options(finish_flags)}
-    used = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance,
-                                 spacing=spacing, autoguidance=autoguidance).as_dict()
+    used = opts.as_dict()
     result, fake, real, mem = evaluate(pipe, data, extractor, num=num, balance=balance,
                                        sample_kw=sample_kw, seed=seed, percentile=copy_percentile,
                                        kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,

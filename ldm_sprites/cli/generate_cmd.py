@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
-from ldm_sprites.cli.common import (autoguidance_option, device_option, sampler_option,
-                                    spacing_option, split_names)
+from ldm_sprites.cli.common import (autoguidance_option, device_option, eta_option,
+                                    guidance_interval_option, guidance_option,
+                                    init_noise_option, sampler_option, spacing_option,
+                                    split_names, steps_option)
 from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 
@@ -18,18 +20,13 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
               help="Class name(s); repeat or comma-separate. Sprites are spread over them.")
 @click.option("--num", type=click.IntRange(1, 100000), default=16, show_default=True,
               help="How many sprites in total.")
-@click.option("--guidance", type=float, default=None,
-              help="Classifier-free guidance scale (1 = off; default from the model, usually 3).")
-@click.option("--steps", type=click.IntRange(1, 10000), default=None,
-              help="Sampler steps (default 25; DDPM baseline uses 1000).")
+@guidance_option()
+@steps_option()
 @sampler_option()
 @spacing_option
-@click.option("--eta", type=float, default=None, help="DDIM noise (0 = deterministic).")
-@click.option("--init-noise", type=click.Choice(["standard", "harmonic"]), default=None,
-              help="harmonic: shrink the initial noise (helps models trained on very few sprites).")
-@click.option("--guidance-interval", default=None, metavar="LO,HI",
-              help="Guide only where sigma=sqrt((1-abar)/abar) is in (LO, HI] (e.g. 0.3,5); "
-                   "'all' guides every step. Default: the model's.")
+@eta_option
+@init_noise_option
+@guidance_interval_option
 @autoguidance_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True)
@@ -76,10 +73,10 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
     if compile_:
         pipe.compile()
     labels, label_names = pipe.spread_labels(split_names(class_names), num)
-    # Only what the user set; the pipeline fills the rest from the model's saved defaults.
-    user = dict(sampler=sampler, steps=steps, guidance=guidance, eta=eta, init_noise=init_noise,
-                guidance_interval=guidance_interval, spacing=spacing, autoguidance=autoguidance)
-    opts = pipe.sampling_options(**user)
+    # Only what the user set, over the model's saved defaults: resolved once, sampled and recorded.
+    opts = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance, eta=eta,
+                                 init_noise=init_noise, guidance_interval=guidance_interval,
+                                 spacing=spacing, autoguidance=autoguidance)
     callback = None
     if gif_path:
         from ldm_sprites.visual.reverse import ReverseRecorder
@@ -89,7 +86,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
         callback = ReverseRecorder(pipe, max_sprites=min(num, 8), every=max(1, len(ts) // 60),
                                    timesteps=ts)
     sprites = pipe.sprites(labels, finish=finish, seed=seed, batch_size=batch_size,
-                           callback=callback, progress=True, **user)
+                           callback=callback, progress=True, options=opts)
     written = []
     if out_png:
         from ldm_sprites.image_files import make_grid, save_png

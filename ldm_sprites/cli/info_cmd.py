@@ -72,13 +72,17 @@ def info(model_dir, swatch):
     if credits.is_file():   # bundled models of other people's art say whose it is
         first = credits.read_text(encoding="utf-8").strip().splitlines()[0].lstrip("# ")
         click.echo(f"credits:  {first} ({credits.name})")
-    sample = cfg.get("sample")
-    if sample:
-        click.echo("sampling: " + ", ".join(f"{k} {v}" for k, v in sorted(sample.items())))
     if kind.startswith("diffusion"):
-        from ldm_sprites.diffusion.guidance import carries_guide
+        from dataclasses import asdict
 
-        click.echo("guide:    " + (f"the EMA at step {cfg['guide'].get('step', '?')} (autoguidance)"
+        from ldm_sprites.diffusion.config import read_saved
+        from ldm_sprites.diffusion.guide import carries_guide
+
+        # What it samples with: the saved section, the schema's values where it says nothing.
+        saved = read_saved(cfg, f"{md.path}/config.json")
+        click.echo("sampling: " + ", ".join(f"{k} {v}" for k, v in
+                                             sorted(asdict(saved.sample).items())))
+        click.echo("guide:    " + (f"the EMA at step {saved.guide.step or '?'} (autoguidance)"
                                    if carries_guide(md) else "none (autoguidance off)"))
     pal = from_model_dir(md.path)
     if pal is None:

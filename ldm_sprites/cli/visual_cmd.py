@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ldm_sprites.cli.common import device_option, sampler_option
+from ldm_sprites.cli.common import device_option, guidance_option, sampler_option, steps_option
 
 
 def data_options(f):
@@ -169,8 +169,8 @@ def _latents(ae_dir, data_dir, label_column, cache_dir, device):
               help="Table cells: the predicted clean sprite or the noisy x_t.")
 @click.option("--class", "class_names", multiple=True, help="Classes in each cell (default all, up to 8).")
 @sampler_option()
-@click.option("--steps", type=click.IntRange(1, 10000), default=None)
-@click.option("--guidance", type=float, default=None)
+@steps_option()
+@guidance_option()
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
 def report(run_dir, out_dir, buckets, table, ckpt_text, t_text, show, class_names, sampler, steps,

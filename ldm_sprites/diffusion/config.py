@@ -1,19 +1,22 @@
 """The diffusion stage's config schema (``configs/pixel-*.yaml``, ``dit-*.yaml``) as dataclasses.
 
 Loaded by the generic ``config_loader`` (unknown keys are errors with a suggestion, each field's
-choices and range are checked). A model directory's ``config.json`` holds the same sections, so
-``config_loader.from_saved(DiffusionConfig, saved)`` reads it back: the ``model:`` section there is
+choices and range are checked). A model directory's ``config.json`` holds the same sections plus what training decided
+(``SavedDiffusion``), and ``read_saved`` is the one reader of it: the ``model:`` section there is
 the resolved architecture (``ModelSection.resolved``: preset expanded, the sizes the data and the
-autoencoder decided filled in), which builds the same network again.
+autoencoder decided filled in), which builds the same network again, and the ``sample:`` section
+is the model's sampling defaults, the one object every entry point resolves options against.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import copy
+from dataclasses import asdict, dataclass, field, fields, replace
 
-from ldm_sprites.config_loader import bounded, choice
+from ldm_sprites.config_loader import bounded, choice, from_saved
 from ldm_sprites.data.spec import DataSpec
-from ldm_sprites.diffusion.options import INIT_NOISE, SAMPLER_NAMES, SPACINGS
+from ldm_sprites.diffusion.choices import INIT_NOISE, SAMPLER_NAMES, SPACINGS
+from ldm_sprites.errors import UserError
 from ldm_sprites.train_section import TrainSection
 
 
@@ -97,8 +100,10 @@ class SampleSection:
     guidance_sigma_min: float = 0.0
     guidance_sigma_max: float = 0.0
     # Class transfer (`vary --class` below strength 1) keeps the input's colours unless guided
-    # harder than generation: colour is what survives noising best. 5 turned 100 % of 60 demo
-    # sprites to fire colours at strength 0.6 (guidance 3: 57 %); see docs/benchmarks.md.
+    # harder than generation: colour is what survives noising best. At strength 0.6 on 60
+    # non-fire demo sprites, 5 turned 100 % to fire colours through an RGB decoder (guidance 3:
+    # 57 %); the bundled model's palette decoder needs 7 (5: 83 %, 3: 38 %), which its config
+    # records (docs/benchmarks.md, "Editing").
     transfer_guidance: float = 5.0
     spacing: str = choice("logsnr", *SPACINGS)  # NoiseSchedule.spaced_timesteps
     # Variations and class transfer below strength 1 (SDEdit) start mid-way and need steps at mid
@@ -127,3 +132,69 @@ class DiffusionConfig:
     train: TrainSection = field(default_factory=TrainSection)
     sample: SampleSection = field(default_factory=SampleSection)
 
+
+
+# --- a model directory's config.json ---------------------------------------------------------------
+
+
+@dataclass
+class AutoencoderRef:
+    """The autoencoder a latent model decodes with, as its config.json records it."""
+
+    path: str | None = None      # relative: inside the model directory (bundled models: "ae")
+    hash: str | None = None      # modeldir.hash_model_dir of that directory
+    # The latent space: autoencoder.handle.encoder_hash of its weights (format 1 recorded none).
+    encoder: str | None = None
+
+
+@dataclass
+class GuideEntry:
+    """The autoguidance guide a model directory carries (weights: guide.safetensors)."""
+
+    model: ModelSection = field(default_factory=ModelSection)   # the guide's resolved DiT
+    step: int | None = None      # the training step its EMA weights are from
+    source: str | None = None    # the model directory it was taken from (``bundle --guide``)
+
+
+@dataclass
+class SavedDiffusion(DiffusionConfig):
+    """A diffusion model directory's config.json: the schema's sections as trained, and what
+    training decided (``modeldir`` adds format_version and the file hashes)."""
+
+    kind: str = "diffusion"
+    space: str = choice("pixel", "pixel", "latent")
+    step: int | None = None
+    x0_clip: float | None = None      # bound for x̂_0 while sampling (None: pixels' 1)
+    ae: AutoencoderRef | None = None  # latent models
+    guide: GuideEntry | None = None
+
+    def to_json(self) -> dict:
+        """What ``read_saved`` reads back (``save_model_dir`` writes it as config.json)."""
+        return asdict(self)
+
+
+def read_saved(saved: dict, where: str = "config.json") -> SavedDiffusion:
+    """The typed config of a diffusion model directory (``where`` names it in errors): sections
+    and keys an older directory lacks take the schema's defaults, except what the schema could
+    not have said then (below); unknown keys are errors, as in a config file."""
+    names = {f.name for f in fields(SavedDiffusion)}
+    saved = copy.deepcopy({k: v for k, v in saved.items() if k in names})
+    for section in ("model", "guide"):   # a saved architecture names no preset: sizes are explicit
+        sub = saved.get(section)
+        if section == "guide" and isinstance(sub, dict):
+            sub = sub.get("model")
+        if isinstance(sub, dict):
+            sub.setdefault("preset", None)
+    sample = saved.get("sample")
+    if isinstance(sample, dict) and "sampler" in sample and "spacing" not in sample:
+        saved["sample"] = {**sample, "spacing": "uniform"}  # saved before spacing existed: uniform
+    ae = saved.get("ae")
+    if isinstance(ae, dict):
+        # Format 1's claim of a latent space: a config field anyone could copy, never trusted.
+        saved["ae"] = {k: v for k, v in ae.items() if k != "latent_space"}
+    try:
+        return from_saved(SavedDiffusion, saved)
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    except TypeError as exc:
+        raise UserError(f"{where} is not a diffusion model config ({exc})") from None

@@ -40,8 +40,9 @@ class DiTConfig:
         return (self.input_size // self.patch_size) ** 2
 
 
-# Presets by name: (hidden, depth, heads). "ddpm" is the classic pixel baseline (16.2 M params
-# at 64x64 / patch 4); the others are sized for 2-core CPUs up to a single GPU.
+# Presets by name: (hidden, depth, heads). "ddpm" is the classic pixel baseline (24.3 M params
+# at 64x64 / patch 4, RGBA, 18 classes; tests/test_stated_defaults.py counts them); the others are
+# sized for 2-core CPUs up to a single GPU.
 PRESETS: dict[str, dict] = {
     "nano": dict(hidden_size=64, depth=2, num_heads=2),
     "tiny": dict(hidden_size=128, depth=4, num_heads=4),

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 # Loading and fitting sprites and masks: edit_inputs.py.
 from ldm_sprites.diffusion.edit_inputs import (EditInput, fit_mask, load_inputs, parse_region,
                                                read_mask, to_model)
+from ldm_sprites.diffusion.options import SamplingOptions
 from ldm_sprites.diffusion.samplers import SAMPLERS
 from ldm_sprites.errors import UserError
 
@@ -156,13 +157,14 @@ def _labels(pipe, class_names, num: int) -> tuple[list[int], list[str] | None]:
 @torch.no_grad()
 def vary_model(pipe, pixels: torch.Tensor, labels, strength: float, *, seed: int = 0,
                batch_size: int = 64, callback=None, progress: bool = False,
-               **options) -> torch.Tensor:
+               options: SamplingOptions | None = None, **user) -> torch.Tensor:
     """SDEdit on model-space pixels (N, C, S, S), one label per row -> pixels (N, C, S, S).
 
-    ``options`` as for ``DiffusionPipeline.sample`` (unset ones from the model's defaults), plus
-    ``transfer=True`` for class transfer (the model's ``transfer_guidance`` unless set).
+    ``options`` and ``user`` as for ``DiffusionPipeline.sample`` (unset ones from the model's
+    defaults); ``user`` may add ``vary_flags``' (class transfer: the model's
+    ``transfer_guidance`` unless set).
     """
-    opts = pipe.sampling_options(**options)
+    opts = pipe.resolve_options(options, user)
     ts = opts.timesteps(pipe.schedule)
     start = start_index(ts, strength)
     if start == len(ts):
@@ -199,10 +201,12 @@ def latent_keep(pipe, keep_px: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def inpaint_model(pipe, pixels: torch.Tensor, keep_px: torch.Tensor, labels, *, seed: int = 0,
                   jumps: int = 2, jump_length: int | None = None, batch_size: int = 64,
-                  callback=None, progress: bool = False, **options) -> torch.Tensor:
+                  callback=None, progress: bool = False, options: SamplingOptions | None = None,
+                  **user) -> torch.Tensor:
     """RePaint on model-space pixels (N, C, S, S) with known pixels ``keep_px`` (N, 1, S, S)
-    -> decoded pixels (N, C, S, S); composite with ``composite`` to keep the input exactly."""
-    opts = pipe.sampling_options(**options)
+    -> decoded pixels (N, C, S, S); composite with ``composite`` to keep the input exactly.
+    ``options`` and ``user`` as for ``DiffusionPipeline.sample``."""
+    opts = pipe.resolve_options(options, user)
     ts = opts.timesteps(pipe.schedule)
     length = jump_length or default_jump_length(len(ts))
     if jumps < 0 or length < 1:
@@ -309,17 +313,21 @@ class EditResult:
 
 def vary_sprites(pipe, sources, strength: float = 0.5, num: int = 1, classes=None, seed: int = 0,
                  batch_size: int = 64, callback=None, progress: bool = False, finish=None,
-                 palette_info=None, keep_palette: bool = False, **options) -> EditResult:
-    """``num`` variations of each input (SDEdit); with ``classes``, class transfer."""
+                 palette_info=None, keep_palette: bool = False,
+                 options: SamplingOptions | None = None, **user) -> EditResult:
+    """``num`` variations of each input (SDEdit); with ``classes``, class transfer.
+    ``options``: resolved with ``vary_flags`` (what ``vary`` records); else ``user``'s sampling
+    values over the model's defaults."""
     check_strength(strength)
+    # Bad options fail before any work.
+    options = pipe.sampling_options(**user, **vary_flags(classes, strength)) if options is None \
+        else pipe.resolve_options(options, user)
     inputs = load_inputs(pipe, sources)
     labels, names = _labels(pipe, classes, num)
-    options.update(vary_flags(classes, strength))
-    pipe.sampling_options(**options)  # bad options fail before any work
     owner = [j for j in range(len(inputs)) for _ in range(num)]
     fitted = np.stack([inp.fitted for inp in inputs])
     x = vary_model(pipe, to_model(pipe, fitted[owner]), labels * len(inputs), strength, seed=seed,
-                   batch_size=batch_size, callback=callback, progress=progress, **options)
+                   batch_size=batch_size, callback=callback, progress=progress, options=options)
     if strength == 0:  # nothing was generated: the inputs, byte for byte, unfinished
         sprites = fitted[owner].copy()
     else:
@@ -333,9 +341,12 @@ def vary_sprites(pipe, sources, strength: float = 0.5, num: int = 1, classes=Non
 def inpaint_sprites(pipe, source, mask=None, region: str | None = None, num: int = 1,
                     classes=None, seed: int = 0, jumps: int = 2, jump_length: int | None = None,
                     batch_size: int = 64, callback=None, progress: bool = False, finish=None,
-                    palette_info=None, keep_palette: bool = False, **options) -> EditResult:
+                    palette_info=None, keep_palette: bool = False,
+                    options: SamplingOptions | None = None, **user) -> EditResult:
     """``num`` inpaintings of one input: ``mask`` (file or array of the input's size; True/white/
-    opaque = redraw) or ``region`` 'x,y,w,h'. Unmasked pixels stay the input's, bit for bit."""
+    opaque = redraw) or ``region`` 'x,y,w,h'. Unmasked pixels stay the input's, bit for bit.
+    ``options`` and ``user`` as for ``DiffusionPipeline.sample``."""
+    options = pipe.resolve_options(options, user)   # bad options fail before any work
     if (mask is None) == (region is None):
         raise UserError("give the region to redraw: --mask MASK.png or --region x,y,w,h (one)")
     inputs = load_inputs(pipe, source)
@@ -350,12 +361,11 @@ def inpaint_sprites(pipe, source, mask=None, region: str | None = None, num: int
         what = "the mask" if isinstance(mask, np.ndarray) else str(mask)
     redo = fit_mask(raw, inp, what)
     labels, names = _labels(pipe, classes, num)
-    pipe.sampling_options(**options)
     fitted = np.repeat(inp.fitted[None], num, 0)
     keep_px = torch.from_numpy(~redo)[None, None].expand(num, 1, *redo.shape)
     x = inpaint_model(pipe, to_model(pipe, fitted), keep_px, labels, seed=seed, jumps=jumps,
                       jump_length=jump_length, batch_size=batch_size, callback=callback,
-                      progress=progress, **options)
+                      progress=progress, options=options)
     owner, redo_n = [0] * num, np.repeat(redo[None], num, 0)
     # Finish the composite, so that speckle removal at the seam sees the input's real pixels
     # next to the new ones; then put the input's pixels back (finishing may touch them too).

@@ -1,20 +1,11 @@
 """Turn a raw DiT into the denoiser samplers call: classifier-free guidance, autoguidance and the
-x̂_0 conversion."""
+x̂_0 conversion (the guide itself, and where a model keeps it: ``guide.py``)."""
 
 from __future__ import annotations
 
 import torch
 
 from ldm_sprites.diffusion.schedule import NoiseSchedule
-
-GUIDE_FILE = "guide.safetensors"   # a model directory's guide weights (config key "guide")
-
-
-def carries_guide(md) -> bool:
-    """Whether the model directory ``md`` (``modeldir.ModelDir``) holds an autoguidance guide:
-    its config's ``guide`` entry and the weights file."""
-    return bool(md.config.get("guide")) and (md.path / GUIDE_FILE).is_file()
-
 
 class GuidedDenoiser:
     """``denoiser(x_t, t) -> x̂_0`` for a fixed batch of labels.

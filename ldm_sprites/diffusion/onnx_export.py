@@ -21,6 +21,7 @@ drive them (``use_onnx_runtime``).
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -86,16 +87,16 @@ def export_onnx(pipe, out: str | Path, opset: int = OPSET) -> dict:
             _export(_Decoder(pipe.autoencoder).eval().cpu(), (x,), out / DECODER,
                     ["z", "pixels"], opset)
             files.append(DECODER)
-    px = pipe.config.get("data", {}).get("size", s)
+    data = pipe.config.data
     meta = {
         "format": "ldm-sprites-onnx", "version": 1, "files": files, "opset": opset,
         "classes": list(pipe.classes), "null_label": pipe.null_label,
         "prediction": pipe.prediction, "x0_clip": pipe.x0_clip,
         "noise_shape": list(pipe.noise_shape),
-        "pixel_shape": [pipe.config.get("data", {}).get("channels", 4), px, px],
+        "pixel_shape": [data.channels, data.size, data.size],
         "schedule": {"kind": pipe.schedule.kind, "timesteps": pipe.schedule.T,
                      "alphas_cumprod": [float(a) for a in pipe.schedule.alphas_cumprod64]},
-        "sample": dict(pipe.defaults),
+        "sample": asdict(pipe.config.sample),
         "autoguidance": pipe.sampling_options().autoguidance,   # 1: no guide.onnx to use
         "pixels": "premultiplied RGBA (or RGB) in [-1, 1]: clamp, then (v + 1) * 127.5",
     }

@@ -1,24 +1,25 @@
 """Sampling options: the one place where "what the user asked" meets "what the model saved".
 
-A model directory saves its sampling defaults (config.json ``sample``, schema
+A model directory saves its sampling defaults (config.json ``sample``, read as a
 ``diffusion.config.SampleSection``). Every entry point — CLI, API, demo, eval, report,
 benchmarks — passes only the options the user actually set (``None`` = not set) and
-``resolve_sampling`` fills the rest from the model, so they all draw the same sprites for the
-same seed.
+``resolve_sampling`` fills the rest from the model, once, into a ``SamplingOptions`` that the
+pipeline samples with; so they all draw the same sprites for the same seed.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
+from ldm_sprites.diffusion.choices import INIT_NOISE, SAMPLER_NAMES, SPACINGS
+from ldm_sprites.diffusion.config import SampleSection
 from ldm_sprites.errors import UserError
 
-# Keys of samplers.SAMPLERS (a test checks); the CLI's --sampler choices and config's come from
-# here. Spacings: NoiseSchedule.spaced_timesteps.
-SAMPLER_NAMES = ("ddpm", "ddim", "dpmpp", "dpmpp3m", "unipc")
-SPACINGS = ("uniform", "karras", "logsnr")
-INIT_NOISE = ("standard", "harmonic")
 EVERY_STEP = "all"  # guidance_interval value that guides every step, whatever the model saved
+# Steps of a sampler other than the model's when the user sets none: ancestral DDPM runs all T
+# (the baseline), the ODE solvers this many, with uniform spacing.
+OTHER_SAMPLER_STEPS = 25
+OTHER_SAMPLER_SPACING = "uniform"
 
 
 @dataclass(frozen=True)
@@ -60,25 +61,13 @@ def parse_interval(value) -> tuple[float, float] | str | None:
     return (lo, hi)
 
 
-def saved_defaults(saved: dict | None):
-    """The model's ``sample`` section as a ``SampleSection`` (missing keys: the schema's, except
-    that a saved sampler without a saved spacing predates spacing options and sampled uniformly)."""
-    from ldm_sprites.diffusion.config import SampleSection
-
-    known = {f.name for f in fields(SampleSection)}
-    values = {k: v for k, v in (saved or {}).items() if k in known}
-    if "sampler" in values and "spacing" not in values:
-        values["spacing"] = "uniform"
-    return SampleSection(**values)
-
-
-def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None = None,
+def resolve_sampling(defaults: SampleSection, timesteps: int, *, sampler: str | None = None,
                      steps: int | None = None, guidance: float | None = None,
                      eta: float | None = None, init_noise: str | None = None,
                      guidance_interval=None, spacing: str | None = None,
                      autoguidance: float | None = None, has_guide: bool = False,
                      transfer: bool = False, sdedit: bool = False) -> SamplingOptions:
-    """User options (``None`` = not set) over the model's saved defaults.
+    """User options (``None`` = not set) over the model's saved ``defaults``.
 
     ``transfer``: the sprites are a class transfer of inputs (``vary --class`` below strength 1),
     whose default guidance is the model's ``transfer_guidance`` instead of ``guidance``.
@@ -86,21 +75,22 @@ def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None 
     set the sampler, steps or spacing, the model's ``vary_sampler``/``vary_steps``/``vary_spacing``.
 
     Steps and spacing: the model's step count and spacing belong to the model's sampler; another
-    sampler gets its own natural default (all T steps for ancestral DDPM, the baseline; 25 for
-    the ODE solvers; uniform spacing).
+    sampler gets its own natural default (all T steps for ancestral DDPM, the baseline;
+    ``OTHER_SAMPLER_STEPS`` for the ODE solvers; ``OTHER_SAMPLER_SPACING``).
 
     Autoguidance needs a guide in the model directory (``has_guide``): the model's saved weight
     applies only where there is one (and not to class transfer), a weight the user asks for
     without one is an error.
     """
-    d = saved_defaults(saved)
+    d = defaults
     if sdedit and sampler is None and steps is None and spacing is None:
         sampler, steps, spacing = d.vary_sampler, d.vary_steps, d.vary_spacing
     smp = sampler or d.sampler
     if smp not in SAMPLER_NAMES:
         raise UserError(f"unknown sampler '{smp}'; choose one of {', '.join(SAMPLER_NAMES)}")
     if steps is None:
-        steps = d.steps if smp == d.sampler else (timesteps if smp == "ddpm" else 25)
+        steps = d.steps if smp == d.sampler else \
+            (timesteps if smp == "ddpm" else OTHER_SAMPLER_STEPS)
     if steps < 1:
         raise UserError(f"--steps {steps} must be >= 1")
     if smp == "ddpm":
@@ -115,7 +105,7 @@ def resolve_sampling(saved: dict | None, timesteps: int, *, sampler: str | None 
     init = init_noise or d.init_noise
     if init not in INIT_NOISE:
         raise UserError(f"unknown init noise '{init}'; choose one of {', '.join(INIT_NOISE)}")
-    spacing = spacing or (d.spacing if smp == d.sampler else "uniform")
+    spacing = spacing or (d.spacing if smp == d.sampler else OTHER_SAMPLER_SPACING)
     if spacing not in SPACINGS:
         raise UserError(f"unknown spacing '{spacing}'; choose one of {', '.join(SPACINGS)}")
     interval = parse_interval(guidance_interval)

@@ -1,24 +1,29 @@
 """A trained diffusion model ready to sample: load a model directory, map class names, sample.
 
-``DiffusionPipeline.from_pretrained(path)`` reads the model directory (EMA weights by default),
-the noise schedule and, in latent mode, the autoencoder it was trained with (checked by content
-hash); ``save_pretrained(dir)`` writes one (diffusers' convention; the format is ``modeldir``'s).
-``sample()`` runs any sampler with classifier-free guidance in batches and returns pixels in model
-space; ``to_rgba()`` turns them into sprites.
+``DiffusionPipeline.from_pretrained(path)`` reads the model directory (EMA weights by default;
+config.json through the schema, ``config.read_saved``), the noise schedule, its guide and, in
+latent mode, the autoencoder it was trained with (checked by content hash); ``save_pretrained(dir)``
+is the one writer of a self-contained model directory (diffusers' convention; the format is
+``modeldir``'s), which ``ldmsprites bundle`` uses too. ``sample()`` runs any sampler with
+classifier-free guidance in batches and returns pixels in model space; ``to_rgba()`` turns them
+into sprites.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
 from ldm_sprites.data.spec import DataSpec
+from ldm_sprites.diffusion.config import (AutoencoderRef, GuideEntry, ModelSection,
+                                          SavedDiffusion, read_saved)
 from ldm_sprites.diffusion.dit import DiT, build_dit
-from ldm_sprites.diffusion.guidance import GUIDE_FILE, GuidedDenoiser, carries_guide
+from ldm_sprites.diffusion.guidance import GuidedDenoiser
+from ldm_sprites.diffusion.guide import build_guide, guide_from, load_guide
 from ldm_sprites.diffusion.options import SamplingOptions, resolve_sampling
 from ldm_sprites.diffusion.samplers import SAMPLERS
 from ldm_sprites.diffusion.schedule import NoiseSchedule
@@ -44,27 +49,6 @@ def class_ids(names: list[str], classes: list[str]) -> list[int]:
     return ids
 
 
-def build_guide(model_config: dict, weights: dict, device) -> DiT:
-    """An autoguidance guide: the DiT of ``model_config`` (a saved ``model`` section) holding
-    ``weights``, frozen for sampling on ``device``."""
-    guide = build_dit(**model_config)
-    guide.load_state_dict(weights)
-    return guide.eval().requires_grad_(False).to(device)
-
-
-def load_guide(md, device) -> DiT | None:
-    """The guide DiT a model directory carries for autoguidance (config ``guide`` +
-    ``guide.safetensors``), or None."""
-    if not carries_guide(md):
-        return None
-    weights = md.weights("guide")
-    try:
-        return build_guide(md.config["guide"]["model"], weights, device)
-    except (KeyError, TypeError, RuntimeError) as exc:
-        raise UserError(f"{md.path}: the guide's config section and {GUIDE_FILE} do not match "
-                        f"({type(exc).__name__}); bundle the guide again") from None
-
-
 def has_cxx_compiler() -> bool:
     """Whether inductor can build its CPU kernels here (``DiffusionPipeline.compile``)."""
     import shutil
@@ -72,17 +56,17 @@ def has_cxx_compiler() -> bool:
     return any(shutil.which(c) for c in ("c++", "g++", "clang++"))
 
 
-def _autoencoder_for(md, model: DiT, device, ae_path):
+def _autoencoder_for(md, config: SavedDiffusion, model: DiT, device, ae_path):
     """The autoencoder of a latent model directory ``md`` (None for a pixel model), checked
     against the latents ``model`` expects."""
-    if not md.config.get("ae"):
+    if config.ae is None:
         if ae_path:
             raise UserError(f"{md.path} is a pixel-space model and uses no autoencoder; "
                             "leave out --ae")
         return None
     from ldm_sprites.autoencoder import load_autoencoder_for
 
-    autoencoder = load_autoencoder_for(md, device, override=ae_path)
+    autoencoder = load_autoencoder_for(md.path, config.ae, device, override=ae_path)
     c, n = autoencoder.latent_channels, autoencoder.latent_size
     if (c, n) != (model.config.in_channels, model.config.input_size):
         raise UserError(f"autoencoder {autoencoder.path} makes {c}x{n}x{n} latents but "
@@ -98,35 +82,40 @@ class DiffusionPipeline:
     schedule: NoiseSchedule
     prediction: str
     classes: list[str]
-    config: dict
+    # The model directory's config (a dict is read through the schema): its ``sample`` section
+    # is the sampling defaults, the one object ``sampling_options`` resolves against.
+    config: SavedDiffusion
     device: torch.device
     autoencoder: object | None = None     # latent mode: has .decode(z) -> model-space pixels
-    defaults: dict = field(default_factory=dict)
     palette: object | None = None         # finish.PaletteInfo saved with the model (None: older)
     compiled: object | None = None        # torch.compile'd self.model after compile(); same weights
     guide: DiT | None = None              # autoguidance's less-trained DiT (guide.safetensors)
+
+    def __post_init__(self):
+        if isinstance(self.config, dict):
+            self.config = read_saved(self.config)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | None = None, weights: str = "ema",
                         ae_path: str | Path | None = None) -> "DiffusionPipeline":
         """The pipeline of a model directory or training run (its newest checkpoint): the DiT
-        (EMA weights by default), schedule, sampling defaults, palette and, for a latent model,
-        its autoencoder (``ae_path`` overrides the recorded one; checked by content hash)."""
+        (EMA weights by default), schedule, sampling defaults, palette, guide and, for a latent
+        model, its autoencoder (``ae_path`` overrides the recorded one; checked by content
+        hash). Every file is checked against the hash its config records."""
         md = load_model_dir(path, expect_kind="diffusion")
+        config = read_saved(md.config, f"{md.path}/config.json")
         dev = resolve_device(device)
         try:
-            model = build_dit(**md.config["model"])
-        except (KeyError, TypeError) as exc:
+            model = build_dit(**asdict(config.model))
+        except (TypeError, ValueError) as exc:
             raise UserError(f"{md.path}/config.json has no valid model section ({exc})") from None
         md.load_into(model, weights).eval().requires_grad_(False).to(dev)
-        diff = md.config.get("diffusion", {})
-        schedule = NoiseSchedule(diff.get("schedule", "cosine"), diff.get("timesteps", 1000))
-        autoencoder = _autoencoder_for(md, model, dev, ae_path)
+        schedule = NoiseSchedule(config.diffusion.schedule, config.diffusion.timesteps)
+        autoencoder = _autoencoder_for(md, config, model, dev, ae_path)
         from ldm_sprites.finish import from_model_dir
 
-        return cls(model, schedule, diff.get("prediction", "eps"), md.classes, md.config, dev,
-                   autoencoder, md.config.get("sample", {}), from_model_dir(md.path),
-                   guide=load_guide(md, dev))
+        return cls(model, schedule, config.diffusion.prediction, md.classes, config, dev,
+                   autoencoder, from_model_dir(md.path), guide=load_guide(md, config, dev))
 
     def compile(self) -> "DiffusionPipeline":
         """Sample through ``torch.compile`` (inductor) from now on. On CPU the default latent
@@ -140,34 +129,44 @@ class DiffusionPipeline:
         self.compiled = torch.compile(self.model)
         return self
 
-    def save_pretrained(self, path: str | Path) -> Path:
+    def save_pretrained(self, path: str | Path, fp16: bool = False) -> Path:
         """Write a self-contained model directory that ``from_pretrained`` loads back into this
-        pipeline: config (with the sampling defaults it holds), classes, the DiT weights it holds
-        (as the EMA weights, which load by default), its autoguidance guide, its palette and, in
-        latent mode, its autoencoder inside as ``ae/`` (recorded by relative path and content
-        hash)."""
+        pipeline: its config (with the sampling defaults it holds), classes, the DiT weights it
+        holds (as the EMA weights, which load by default), its guide, its palette and, in latent
+        mode, its autoencoder inside as ``ae/`` (recorded by relative path, content hash and
+        encoder hash). ``fp16`` stores the weights as float16 (half the size). The one writer of
+        model directories outside training: ``ldmsprites bundle`` is from_pretrained, change,
+        save_pretrained."""
         import shutil
 
-        from ldm_sprites.finish.palette import palette_files_for
+        from ldm_sprites.finish.palette import from_model_dir, palette_files_for
         from ldm_sprites.modeldir import hash_model_dir, save_model_dir
 
         path = Path(path)
-        config = {k: v for k, v in self.config.items() if k != "format_version"}
-        config["sample"] = dict(self.defaults)
-        files = palette_files_for(self.palette) if self.palette is not None else None
+        config = replace(self.config, guide=None, ae=None)
         weights = {"ema": self.model.state_dict()}
-        config.pop("guide", None)
         if self.guide is not None:
             weights["guide"] = self.guide.state_dict()
-            config["guide"] = {**self.config.get("guide", {}), "model": asdict(self.guide.config)}
+            config.guide = replace(self.config.guide or GuideEntry(),
+                                   model=ModelSection(preset=None, **asdict(self.guide.config)))
+        files = palette_files_for(self.palette) if self.palette is not None else None
+
+        def write() -> Path:
+            return save_model_dir(path, config.to_json(), weights, classes=self.classes,
+                                  extra_files=files, fp16=fp16)
+
         if self.autoencoder is None:
-            return save_model_dir(path, config, weights, classes=self.classes, extra_files=files)
+            return write()
         staging = path.with_name(path.name + ".ae-staging")
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            self.autoencoder.save_pretrained(staging)
-            config["ae"] = {"path": "ae", "hash": hash_model_dir(staging)}
-            save_model_dir(path, config, weights, classes=self.classes, extra_files=files)
+            ae = self.autoencoder
+            own = from_model_dir(ae.path) if ae.path is not None else None
+            ae.save_pretrained(staging, fp16=fp16,
+                               extra_files=palette_files_for(own) if own is not None else None)
+            config.ae = AutoencoderRef(path="ae", hash=hash_model_dir(staging),
+                                       encoder=ae.encoder_hash())
+            write()
             staging.rename(path / "ae")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -177,11 +176,9 @@ class DiffusionPipeline:
         """Guide with the EMA weights of the model directory ``path`` (an earlier checkpoint of
         this run) from now on, checked as ``ldmsprites bundle --guide`` checks it; the saved
         autoguidance weight then applies. Returns ``self``."""
-        from ldm_sprites.diffusion.bundle import guide_from
-
         entry, weights = guide_from(self.config, self.classes, path)
-        self.guide = build_guide(entry["model"], weights, self.device)
-        self.config = {**self.config, "guide": entry}
+        self.guide = build_guide(entry.model, weights, self.device)
+        self.config = replace(self.config, guide=entry)
         return self
 
     @property
@@ -204,15 +201,25 @@ class DiffusionPipeline:
                 [self.classes[ids[i % len(ids)]] for i in range(num)])
 
     def sampling_options(self, **user) -> SamplingOptions:
-        """The options ``sample`` will use: ``user`` values (None = not set) over the model's
-        saved defaults. See ``diffusion/options.py``."""
-        return resolve_sampling(self.defaults, self.schedule.T, has_guide=self.guide is not None,
-                                **user)
+        """The options to sample with: ``user`` values (None = not set) over the model's saved
+        defaults (``config.sample``), resolved once; pass them on as ``options=``. See
+        ``diffusion/options.py``."""
+        return resolve_sampling(self.config.sample, self.schedule.T,
+                                has_guide=self.guide is not None, **user)
+
+    def resolve_options(self, options: SamplingOptions | None, user: dict) -> SamplingOptions:
+        """``options`` as resolved by the caller, else ``user``'s over the model's defaults."""
+        if options is None:
+            return self.sampling_options(**user)
+        if any(v is not None for v in user.values()):
+            raise TypeError("pass resolved options= or sampling values, not both: "
+                            f"{', '.join(k for k, v in user.items() if v is not None)}")
+        return options
 
     @property
     def x0_clip(self) -> float | None:
         """Clip bound for x̂_0 (saved by training); pixels are always in [-1, 1]."""
-        bound = self.config.get("x0_clip")
+        bound = self.config.x0_clip
         if bound:
             return float(bound)
         return None if self.latent else 1.0
@@ -225,10 +232,8 @@ class DiffusionPipeline:
 
     @property
     def data_spec(self) -> DataSpec:
-        """How the model's training data became tensors (its saved ``data`` section; without a
-        saved size, the model's own)."""
-        d = self.config.get("data") or {}
-        return DataSpec.from_config(d, size=None if "size" in d else self.noise_shape[-1])
+        """How the model's training data became tensors (its saved ``data`` section)."""
+        return self.config.data.spec()
 
     @property
     def null_label(self) -> int:
@@ -237,16 +242,18 @@ class DiffusionPipeline:
     @torch.no_grad()
     def sample(self, labels: list[int] | torch.Tensor, *, seed: int = 0, batch_size: int = 64,
                callback=None, progress: bool = False, noise: torch.Tensor | None = None,
-               **options) -> torch.Tensor:
+               options: SamplingOptions | None = None, **user) -> torch.Tensor:
         """Sample one sprite per label; returns model-space pixels (N, C, H, W) on the CPU.
 
-        ``options`` are the sampling options the caller set — sampler, steps, guidance, eta,
-        init_noise, guidance_interval; anything not given (or None) comes from the model's saved
-        defaults (``sampling_options``), so every entry point draws the same sprites.
-        ``callback(step, x_t, x0_pred)`` gets the latent/pixel tensors of the *first* batch.
-        ``noise`` (N, C, h, w) replaces the seeded initial noise x_T (e.g. to interpolate seeds).
+        ``options``: resolved ``sampling_options`` (what a command that also reports or records
+        them passes); else ``user`` holds the sampling options the caller set — sampler, steps,
+        guidance, eta, init_noise, guidance_interval, spacing, autoguidance — and anything not
+        given (or None) comes from the model's saved defaults, so every entry point draws the
+        same sprites. ``callback(step, x_t, x0_pred)`` gets the latent/pixel tensors of the
+        *first* batch. ``noise`` (N, C, h, w) replaces the seeded initial noise x_T (e.g. to
+        interpolate seeds).
         """
-        opts = self.sampling_options(**options)
+        opts = self.resolve_options(options, user)
         sampler, steps = opts.sampler, opts.steps
         labels = torch.as_tensor(labels, dtype=torch.long)
         timesteps = opts.timesteps(self.schedule)

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from ldm_sprites.diffusion.options import SPACINGS
+from ldm_sprites.diffusion.choices import SPACINGS
 
 
 def cosine_alphas_cumprod(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:

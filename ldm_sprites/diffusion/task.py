@@ -123,7 +123,7 @@ class DiffusionTask:
     def _add_guide_file(self) -> None:
         from safetensors.torch import save as safetensors_bytes
 
-        from ldm_sprites.diffusion.guidance import GUIDE_FILE
+        from ldm_sprites.diffusion.guide import GUIDE_FILE
 
         data = safetensors_bytes(self.guide, metadata={"format": "pt"})
         self.model_files = {**(self.model_files or {}), GUIDE_FILE: data}
@@ -144,11 +144,11 @@ class DiffusionTask:
 
     def guide_model(self):
         """The guide as a DiT on the training device (None before guide_step)."""
-        from ldm_sprites.diffusion.pipeline import build_guide
+        from ldm_sprites.diffusion.guide import build_guide
 
         if self.guide is None:
             return None
-        return build_guide(asdict(self.cfg.model), self.guide, self.device)
+        return build_guide(self.cfg.model, self.guide, self.device)
 
     def _x0(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         d = self.cfg.data
@@ -187,7 +187,7 @@ class DiffusionTask:
         labels = [i for i in range(len(classes)) for _ in range(per)] if classes else [0] * 16
         pipe = DiffusionPipeline(ema_model, self.schedule, self.cfg.diffusion.prediction,
                                  self.classes, self.config_dict(), self.device, self.autoencoder,
-                                 asdict(self.cfg.sample), guide=self.guide_model())
+                                 guide=self.guide_model())
         was_training = ema_model.training
         ema_model.eval()
         x = pipe.sample(labels, seed=0)  # the run's own sampling defaults

@@ -22,7 +22,7 @@ Loss curves do not show what a user sees, so for every checkpoint of each run (e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +149,7 @@ def quality_curve(runs: list[RunSpec], data_dir: str | Path, *, num: int = 192, 
             pipe.attach_guide(run.guide)
         if data is None:  # the real sprites as the first model saw them
             data = load_sprite_data(data_dir, DataSpec.from_config(
-                pipe.config.get("data"), label_column=label_column), cache_dir=cache_dir)
+                asdict(pipe.config.data), label_column=label_column), cache_dir=cache_dir)
             real = data.images.permute(0, 2, 3, 1).contiguous().numpy()
             data_feats = extractor(real)
             floor = real_split_fd(data_feats, seed)

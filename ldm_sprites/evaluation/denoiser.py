@@ -69,7 +69,6 @@ def denoiser_errors(runs: list[RunSpec], data_dir: str | Path, *, num: int = 96,
     a model directory alone is one row). Returns ``{"num", "timesteps", "runs": {name: [{"checkpoint",
     "step", "rmse": {"t": value}}]}}`` (``num``: the sprites actually denoised)."""
     from ldm_sprites.data.dataset import load_sprite_data
-    from ldm_sprites.data.spec import DataSpec
     from ldm_sprites.data.tensors import rgba_uint8_to_model
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
 
@@ -82,7 +81,7 @@ def denoiser_errors(runs: list[RunSpec], data_dir: str | Path, *, num: int = 96,
         pipe = DiffusionPipeline.from_pretrained(ckpt, device=device, weights=weights,
                                                  ae_path=run.ae)
         if pixels is None:
-            spec = DataSpec.from_config(pipe.config.get("data"))
+            spec = pipe.data_spec
             data = load_sprite_data(data_dir, spec, cache_dir=cache_dir)
             idx = evenly_spaced(len(data.images), num)
             pixels = rgba_uint8_to_model(data.images[idx], spec.channels)

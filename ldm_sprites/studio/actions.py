@@ -142,8 +142,7 @@ def generate(model=None, classes=None, count: int = 16, seed: int = 0, sampler=N
         raise UserError(f"count {count} must be between 1 and {MAX_COUNT}")
     seed = parse_seed(seed)
     pipe = get_pipeline(model)
-    options = _options(sampler, steps, guidance)
-    opts = pipe.sampling_options(**options)        # bad options fail before any work
+    opts = pipe.sampling_options(**_options(sampler, steps, guidance))  # bad ones fail now
     timesteps = opts.timesteps(pipe.schedule)
     pipe.spread_labels(list(classes or []), count)  # unknown class: fail before sampling
     recorder = ReverseRecorder(pipe, max_sprites=1, every=max(1, len(timesteps) // 60),
@@ -158,7 +157,7 @@ def generate(model=None, classes=None, count: int = 16, seed: int = 0, sampler=N
             progress(i + 1, len(timesteps))
 
     raw, names = api.generate(pipe, classes=list(classes or []) or None, num=count, seed=seed,
-                              callback=callback, finish="none", **options)
+                              callback=callback, finish="none", options=opts)
     fin = api.finish_options(finish)
     return Result(raw, names, seed, pipe.finish(raw, fin), fin, recorder, model_path(model))
 

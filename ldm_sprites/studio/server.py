@@ -130,7 +130,7 @@ class Studio:
 
     def info(self, model: str | None) -> dict:
         from ldm_sprites.demo_art import DEMO_CLASSES
-        from ldm_sprites.diffusion.options import SAMPLER_NAMES
+        from ldm_sprites.diffusion.choices import SAMPLER_NAMES
         from ldm_sprites.finish.finish import MODES
 
         model = model or self.model

@@ -190,8 +190,7 @@ def timestep_table(checkpoints: list[Path], t_values: list[int], class_names: li
             if i in wanted:
                 snaps[i] = _pipe.to_rgba(_pipe.decode(x0 if show == "x0" else x_t).cpu())
 
-        pipe.sample(ids, seed=seed, batch_size=len(ids), callback=cb, sampler=sampler, steps=steps,
-                    guidance=guidance)
+        pipe.sample(ids, seed=seed, batch_size=len(ids), callback=cb, options=opts)
         scale = layout.display_scale(snaps[picks[0][0]].shape[1], 48)
         nrow = max(1, math.ceil(math.sqrt(len(ids))))
         rows.append([layout.panel(snaps[i], nrow=nrow, scale=scale) for i, _ in picks])
