@@ -292,11 +292,8 @@ def test_gan_resume_equals_uninterrupted_run(tmp_path, demo_dir):
 
     def run(out, stop_after=None, resume=False):
         seed_everything(0)
-        try:
-            train(AutoencoderTask(cfg, data.images), cfg.train, out, resume=resume,
-                  stop_after=stop_after)
-        except UserError:
-            pass
+        train(AutoencoderTask(cfg, data.images), cfg.train, out, resume=resume,
+              stop_after=stop_after)
 
     run(tmp_path / "a")
     run(tmp_path / "b", stop_after=2)

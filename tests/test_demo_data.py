@@ -27,8 +27,16 @@ def sprites32():
     return make_demo_sprites(N, size=32, seed=0)
 
 
-def test_classes_are_the_documented_ones():
-    assert DEMO_CLASSES == ("fire", "water", "grass", "electric", "ice", "ghost")
+def test_the_demo_classes_are_the_bundled_demo_models_and_each_has_its_shapes():
+    """The default model was trained on this set: generate --class NAME works for exactly these."""
+    import json
+
+    from ldm_sprites.runtime import bundled_model_dir
+
+    with open(f"{bundled_model_dir('demo')}/classes.json") as f:
+        assert sorted(json.load(f)) == sorted(DEMO_CLASSES)
+    assert len(set(DEMO_CLASSES)) == len(DEMO_CLASSES) and set(DEMO_SHAPES) == set(DEMO_CLASSES)
+    assert all(DEMO_SHAPES[c] for c in DEMO_CLASSES)
 
 
 @pytest.mark.parametrize("size", [16, 32, 64])

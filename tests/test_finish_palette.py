@@ -80,11 +80,15 @@ def test_a_training_run_saves_its_palette_in_every_checkpoint(tiny_model):
     assert load_palette(checkpoints[-1] / "palette.hex").tolist() == info.colors.tolist()
 
 
-def test_train_ae_saves_a_palette_too(tmp_path, demo_dir):
+def test_train_ae_saves_the_datas_palette_too(tmp_path, demo_dir, tiny_model):
+    """The autoencoder's palette is its training data's: the one a diffusion run on the same
+    sprites (16 px) saves."""
     from tests.test_autoencoder import train_nano_ae
 
     run = train_nano_ae(tmp_path, demo_dir)
-    assert from_model_dir(run) is not None
+    info, data = from_model_dir(run), from_model_dir(tiny_model)
+    assert info is not None and info.source == "training data"
+    assert info.colors.tolist() == data.colors.tolist() and info.stats == data.stats
 
 
 def test_a_model_without_a_palette_finishes_with_the_fallback(tiny_model, tmp_path, capsys):
