@@ -146,12 +146,15 @@ def test_bad_border_colour(sprite_dir, tmp_path):
 def test_cli_defaults_match_export_options():
     from ldm_sprites.cli.export_cmd import export
 
+    from ldm_sprites.cli.finish_options import FINISH_PARAMS, to_finish_options
+
     defaults = ExportOptions()
-    for param in export.params:
-        if param.name in ("input_dir", "out_dir"):
-            continue
-        name = "palette" if param.name == "palette_file" else param.name
-        assert getattr(defaults, name) == param.default, name
+    flags = {p.name: p.default for p in export.params if p.name not in ("input_dir", "out_dir")}
+    # the finishing flags, left at their defaults, give the export's finishing defaults (off)
+    assert to_finish_options(flags, default_mode="none") == defaults.finishing
+    assert defaults.finishing.mode == "none" and not set(FINISH_PARAMS) & set(flags)
+    for name, default in flags.items():
+        assert getattr(defaults, name) == default, name
 
 
 def test_library_refuses_huge_outputs_and_bad_arrays(tmp_path):

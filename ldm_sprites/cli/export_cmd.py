@@ -77,7 +77,10 @@ def export(input_dir, out_dir, **options) -> None:
     from ldm_sprites.export import ExportOptions, export_sprites, scan_sprite_folder
     from ldm_sprites.fsutil import ensure_dir
 
-    export_options = ExportOptions(**options)
+    from ldm_sprites.cli.finish_options import to_finish_options
+
+    finishing = to_finish_options(options, default_mode="none")
+    export_options = ExportOptions(finishing=finishing, **options)
     export_options.validate()  # before reading images, so a bad option fails fast
     ensure_dir(out_dir)  # likewise an unwritable --out
     scan = scan_sprite_folder(input_dir)

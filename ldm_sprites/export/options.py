@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from PIL import ImageColor
 
 from ldm_sprites.errors import UserError
 from ldm_sprites.finish import FinishOptions, from_model_dir, load_palette
-from ldm_sprites.finish.finish import options_from
 
 UPSCALE_RANGE = (1, 64)
 SCALERS = ("nearest", "scale2x", "epx")
@@ -22,14 +21,9 @@ class ExportOptions:
 
     upscale: int = 8
     scaler: str = "nearest"
-    # Finishing (ldm_sprites.finish; off unless asked for: the input may be finished already).
-    finish: str | None = None           # auto | none; None: auto when an option below asks for it
-    palette: str | None = None
-    max_colors: int | None = None
-    shared_palette: bool = False
-    alpha_threshold: int | None = None  # None: the model's when finishing, else alpha as given
-    despeckle: bool = True
-    outline: bool = False
+    # Finishing (ldm_sprites.finish) is off unless asked for: the input may be finished already,
+    # and without it alpha is kept as drawn (finishing.alpha_threshold, when set, cuts it).
+    finishing: FinishOptions = field(default_factory=lambda: FinishOptions(mode="none"))
     model: str | None = None            # a model whose palette finishing uses
     svg: bool = True
     svg_mode: str = "pixel"
@@ -48,11 +42,6 @@ class ExportOptions:
     def to_json(self) -> dict:
         return asdict(self)
 
-    def finish_options(self) -> FinishOptions:
-        """The finishing stage's options (a UserError for impossible combinations)."""
-        return options_from(self.finish, self.palette, self.max_colors, self.shared_palette,
-                            self.alpha_threshold, self.despeckle, self.outline, default_mode="none")
-
     def validate(self) -> None:
         """Raise UserError for any value the CLI would also refuse (library callers skip click)."""
         lo, hi = UPSCALE_RANGE
@@ -62,7 +51,8 @@ class ExportOptions:
             raise UserError(f"unknown scaler {self.scaler!r}: use one of {', '.join(SCALERS)}")
         if self.svg_mode not in SVG_MODES:
             raise UserError(f"unknown SVG mode {self.svg_mode!r}: use one of {', '.join(SVG_MODES)}")
-        finish = self.finish_options()
+        finish = self.finishing
+        finish.validate()
         if finish.palette is not None:
             load_palette(finish.palette)  # a bad file fails before any image is read
         if self.model is not None and finish.mode == "auto":

@@ -58,11 +58,11 @@ def _unique_names(sprites: list[Sprite]) -> list[Sprite]:
 def _clean(sprites: list[Sprite], options: ExportOptions, out: Path, manifest: Manifest):
     """Alpha as given (or cut at --alpha-threshold); with finishing on, the finishing stage (ldm_sprites.finish) over all sprites
     at once, and the palette it used written as palette.hex."""
-    finish = options.finish_options()
+    finish = options.finishing
     if finish.mode == "none":
         # Without finishing the sprites are taken as they are: their soft shadows stay (only the
         # colour hidden under alpha 0 is cleared); --alpha-threshold T cuts at T.
-        return [hard_alpha(s.rgba, options.alpha_threshold or 0) for s in sprites]
+        return [hard_alpha(s.rgba, finish.alpha_threshold or 0) for s in sprites]
     # One batch, so a shared palette spans every sprite: pad to the largest size with
     # transparency (which finishing treats like the canvas edge) and crop back afterwards.
     h = max(s.rgba.shape[0] for s in sprites)
