@@ -113,17 +113,28 @@ class AutoencoderHandle:
         return self._encoder
 
     @torch.no_grad()
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Model-space pixels (N, C, H, W) -> scaled latents (N, c, H/f, W/f) on ``x``'s device."""
-        out = [self.model.encode(x[i:i + ENCODE_BATCH].to(self.device).float())
-               for i in range(0, x.shape[0], ENCODE_BATCH)]
+    def encode(self, x: torch.Tensor, wrap: str | None = None) -> torch.Tensor:
+        """Model-space pixels (N, C, H, W) -> scaled latents (N, c, H/f, W/f) on ``x``'s device.
+        ``wrap`` ('xy', 'x', 'y'): encode a tile as it repeats (circularly padded convs), so the
+        latent of the tile shifted by k*f pixels is this latent rolled by k cells."""
+        from ldm_sprites.data.wrap import circular_padding
+
+        with circular_padding(self.model, wrap):
+            out = [self.model.encode(x[i:i + ENCODE_BATCH].to(self.device).float())
+                   for i in range(0, x.shape[0], ENCODE_BATCH)]
         return (torch.cat(out) * self.scale_factor).to(x.device)
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Scaled latents -> model-space pixels (not clamped) on ``z``'s device."""
-        out = [self.model.decode(z[i:i + ENCODE_BATCH].to(self.device).float() / self.scale_factor)
-               for i in range(0, z.shape[0], ENCODE_BATCH)]
+    def decode(self, z: torch.Tensor, wrap: str | None = None) -> torch.Tensor:
+        """Scaled latents -> model-space pixels (not clamped) on ``z``'s device. ``wrap``
+        ('xy', 'x', 'y'): a latent that wraps is decoded with circularly padded convs, so the
+        pixels continue across the tile's edges as they do inside it."""
+        from ldm_sprites.data.wrap import circular_padding
+
+        with circular_padding(self.model, wrap):
+            out = [self.model.decode(z[i:i + ENCODE_BATCH].to(self.device).float()
+                                     / self.scale_factor)
+                   for i in range(0, z.shape[0], ENCODE_BATCH)]
         return torch.cat(out).to(z.device)
 
 

@@ -74,6 +74,12 @@ class DataSection(DataSpec):
 
     flip: bool = True                # most sprites are fine mirrored; no blur/rotation (destroys pixel art)
     hue_jitter: float = 0.0          # off by default: colour often *is* the class (fire = red)
+    # Tiles: train on a random wrap-around shift of each tile (a permutation of its pixels), so
+    # the model sees every seam in the middle of the picture and learns tiles that repeat. In
+    # latent mode each tile is encoded as it repeats (circular padding) at every sub-cell phase
+    # and its latent rolled by whole cells, which is exactly the latent of the shifted tile.
+    # Off by default: for sprites the wrap-around would teach split sprites (docs/tiles.md).
+    circular_shift: bool = False
     max_bad_fraction: float = 0.1
 
 

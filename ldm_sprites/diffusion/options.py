@@ -32,6 +32,9 @@ class SamplingOptions:
     guidance_interval: tuple[float, float] | None  # None: guide every step
     spacing: str = "uniform"
     autoguidance: float = 1.0  # weight of the model over its guide (GuidedDenoiser); 1 = off
+    # 'xy' | 'x' | 'y': sample tiles that wrap along those axes (noise rolling, ``tileable.py``,
+    # and a circularly padded decoder); None: ordinary sprites. Never a model default.
+    tileable: str | None = None
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -65,8 +68,9 @@ def resolve_sampling(defaults: SampleSection, timesteps: int, *, sampler: str | 
                      steps: int | None = None, guidance: float | None = None,
                      eta: float | None = None, init_noise: str | None = None,
                      guidance_interval=None, spacing: str | None = None,
-                     autoguidance: float | None = None, has_guide: bool = False,
-                     transfer: bool = False, sdedit: bool = False) -> SamplingOptions:
+                     autoguidance: float | None = None, tileable=None,
+                     has_guide: bool = False, transfer: bool = False,
+                     sdedit: bool = False) -> SamplingOptions:
     """User options (``None`` = not set) over the model's saved ``defaults``.
 
     ``transfer``: the sprites are a class transfer of inputs (``vary --class`` below strength 1),
@@ -81,8 +85,14 @@ def resolve_sampling(defaults: SampleSection, timesteps: int, *, sampler: str | 
     Autoguidance needs a guide in the model directory (``has_guide``): the model's saved weight
     applies only where there is one (and not to class transfer), a weight the user asks for
     without one is an error.
+
+    ``tileable``: 'xy' / 'x' / 'y' (or True for 'xy'; ``data.wrap.parse_axes``) samples tiles
+    that wrap; an unknown axis is a one-line error.
     """
+    from ldm_sprites.data.wrap import parse_axes
+
     d = defaults
+    tile_axes = parse_axes(tileable)
     if sdedit and sampler is None and steps is None and spacing is None:
         sampler, steps, spacing = d.vary_sampler, d.vary_steps, d.vary_spacing
     smp = sampler or d.sampler
@@ -115,7 +125,8 @@ def resolve_sampling(defaults: SampleSection, timesteps: int, *, sampler: str | 
         interval = None
     return SamplingOptions(sampler=smp, steps=int(steps), guidance=g,
                            eta=d.eta if eta is None else float(eta), init_noise=init,
-                           guidance_interval=interval, spacing=spacing, autoguidance=ag)
+                           guidance_interval=interval, spacing=spacing, autoguidance=ag,
+                           tileable=tile_axes)
 
 
 def resolve_autoguidance(saved: float, user: float | None, has_guide: bool) -> float:

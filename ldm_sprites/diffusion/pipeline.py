@@ -27,9 +27,15 @@ from ldm_sprites.diffusion.guide import build_guide, guide_from, load_guide
 from ldm_sprites.diffusion.options import SamplingOptions, resolve_sampling
 from ldm_sprites.diffusion.samplers import SAMPLERS
 from ldm_sprites.diffusion.schedule import NoiseSchedule
+from ldm_sprites.diffusion.tileable import RollingDenoiser, roll_generator
 from ldm_sprites.errors import UserError
 from ldm_sprites.modeldir import load_model_dir
 from ldm_sprites.runtime import resolve_device
+
+
+# The sampling values ``sample``/``sprites`` take as keywords (``resolve_sampling``'s user options).
+SAMPLING_KEYS = ("sampler", "steps", "guidance", "eta", "init_noise", "guidance_interval",
+                 "spacing", "autoguidance", "tileable")
 
 
 def class_ids(names: list[str], classes: list[str]) -> list[int]:
@@ -249,7 +255,7 @@ class DiffusionPipeline:
         them passes); else ``user`` holds the sampling options the caller set — sampler, steps,
         guidance, eta, init_noise, guidance_interval, spacing, autoguidance — and anything not
         given (or None) comes from the model's saved defaults, so every entry point draws the
-        same sprites. ``callback(step, x_t, x0_pred)`` gets the latent/pixel tensors of the
+        same sprites. ``tileable`` ('xy', 'x', 'y') draws tiles that wrap (``tileable.py``). ``callback(step, x_t, x0_pred)`` gets the latent/pixel tensors of the
         *first* batch. ``noise`` (N, C, h, w) replaces the seeded initial noise x_T (e.g. to
         interpolate seeds).
         """
@@ -261,6 +267,7 @@ class DiffusionPipeline:
             else 1.0
         gen = torch.Generator().manual_seed(int(seed))
         fn = SAMPLERS[sampler]
+        rolls = roll_generator(seed) if opts.tileable else None
 
         def run_batch(rows: slice, cb):
             y = labels[rows]
@@ -268,17 +275,23 @@ class DiffusionPipeline:
                 x = noise[rows].float() * scale
             else:
                 x = torch.randn((len(y),) + self.noise_shape, generator=gen) * scale
-            return fn(self.denoiser(y, opts), x.to(self.device), self.schedule, timesteps,
+            denoiser = self.denoiser(y, opts)
+            if rolls is not None:   # tileable: the same sampler through noise rolling
+                denoiser = RollingDenoiser(denoiser, opts.tileable, rolls)
+            return fn(denoiser, x.to(self.device), self.schedule, timesteps,
                       generator=gen, callback=cb, eta=opts.eta)
 
+        tiles = f", tileable {opts.tileable}" if opts.tileable else ""
         return self.run_batches(len(labels), batch_size, len(timesteps), progress,
-                                f"sampling ({sampler}, {steps} steps)", callback, run_batch)
+                                f"sampling ({sampler}, {steps} steps{tiles})", callback,
+                                run_batch, wrap=opts.tileable)
 
     def run_batches(self, n: int, batch_size: int, steps: int, progress: bool, desc: str,
-                    callback, run_batch) -> torch.Tensor:
+                    callback, run_batch, wrap: str | None = None) -> torch.Tensor:
         """``run_batch(rows, cb) -> model-space x_0`` over ``n`` rows in batches, decoded to
         pixels on the CPU: the loop ``sample`` and the editing functions share. ``cb`` advances
-        the progress bar and passes the *first* batch's steps on to ``callback``."""
+        the progress bar and passes the *first* batch's steps on to ``callback``. ``wrap``: the
+        axes the samples wrap along (tileable sampling), decoded without an edge there."""
         bar = None
         n_batches = math.ceil(n / batch_size)
         if progress:
@@ -294,16 +307,20 @@ class DiffusionPipeline:
                     callback(i, x_t, x0)
 
             outs.append(self.decode(run_batch(slice(b * batch_size, (b + 1) * batch_size),
-                                              cb)).cpu())
+                                              cb), wrap=wrap).cpu())
         if bar is not None:
             bar.close()
         return torch.cat(outs)
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Model space (latent or pixel) -> pixel model space in [-1, 1]."""
+    def decode(self, z: torch.Tensor, wrap: str | None = None) -> torch.Tensor:
+        """Model space (latent or pixel) -> pixel model space in [-1, 1]. ``wrap`` ('xy', 'x',
+        'y'): a latent that wraps along those axes is decoded with circularly padded convs, so
+        the pixels wrap too (no edge at the tile's border)."""
         if self.autoencoder is None:
             return z.clamp(-1, 1)
+        if wrap:
+            return self.autoencoder.decode(z, wrap=wrap).clamp(-1, 1)
         return self.autoencoder.decode(z).clamp(-1, 1)
 
     def to_rgba(self, x: torch.Tensor):
@@ -311,17 +328,22 @@ class DiffusionPipeline:
 
         return model_to_rgba_uint8(x)
 
-    def finish(self, rgba, options=None):
+    def finish(self, rgba, options=None, wrap: str | None = None):
         """Pixel-exact finishing with the model's palette (``finish.FinishOptions``; None = the
-        defaults, i.e. on). ``FinishOptions(mode="none")`` returns ``rgba`` untouched."""
+        defaults, i.e. on). ``FinishOptions(mode="none")`` returns ``rgba`` untouched. ``wrap``:
+        tiles, finished as they repeat (cleanup sees across the wrapping edges)."""
         from ldm_sprites.finish import FinishOptions, finish_sprites
 
-        return finish_sprites(rgba, self.palette, options or FinishOptions())
+        return finish_sprites(rgba, self.palette, options or FinishOptions(), wrap=wrap)
 
-    def sprites(self, labels, *, finish=None, **kwargs):
+    def sprites(self, labels, *, finish=None, options: SamplingOptions | None = None, **kwargs):
         """What every entry point hands to users: ``sample`` -> uint8 RGBA (N, H, W, 4) ->
-        ``finish``. ``kwargs`` go to ``sample`` (seed, batch_size, callback, sampling options)."""
-        return self.finish(self.to_rgba(self.sample(labels, **kwargs)), finish)
+        ``finish``. ``kwargs`` go to ``sample`` (seed, batch_size, callback, sampling options);
+        tileable options finish the tiles as they wrap."""
+        user = {k: kwargs.pop(k) for k in list(kwargs) if k in SAMPLING_KEYS}
+        opts = self.resolve_options(options, user)
+        return self.finish(self.to_rgba(self.sample(labels, options=opts, **kwargs)), finish,
+                           wrap=opts.tileable)
 
     @torch.no_grad()
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 Works on pixels (uint8 sprites converted and augmented per batch on the device) or on latents
 precomputed once by the autoencoder (both orientations encoded, so flip augmentation costs
-nothing and the encoder never runs during training).
+nothing and the encoder never runs during training). ``data.circular_shift`` trains on random
+wrap-around shifts of tiles (docs/tiles.md).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 
 from ldm_sprites.data.mapped import chunked_abs_max
 from ldm_sprites.data.tensors import augment, rgba_uint8_to_model
+from ldm_sprites.data.wrap import circular_shift
 from ldm_sprites.diffusion.config import DiffusionConfig
 from ldm_sprites.diffusion.dit import build_dit
 from ldm_sprites.diffusion.schedule import NoiseSchedule
@@ -152,13 +154,19 @@ class DiffusionTask:
 
     def _x0(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         d = self.cfg.data
+        if self.latents is not None and d.circular_shift:
+            # Views: every orientation x sub-cell phase of each tile, encoded as it repeats
+            # (``encode_dataset(wrap=True)``); a roll by whole latent cells completes the shift.
+            view = torch.randint(self.latents.shape[0], (len(idx),), generator=generator)
+            return circular_shift(self.latents[view.to(self.device), idx], generator)
         if self.latents is not None:
             if d.flip:
                 flip = (torch.rand(len(idx), generator=generator) < 0.5).long().to(self.device)
                 return self.latents[flip, idx]
             return self.latents[0, idx]
         x = rgba_uint8_to_model(self.images[idx], d.channels)
-        return augment(x, generator, flip=d.flip, hue_jitter=d.hue_jitter)
+        x = augment(x, generator, flip=d.flip, hue_jitter=d.hue_jitter)
+        return circular_shift(x, generator) if d.circular_shift else x
 
     def loss(self, model, generator: torch.Generator):
         idx = torch.randint(self.n, (self.batch_size,), generator=generator).to(self.device)

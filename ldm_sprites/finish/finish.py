@@ -122,19 +122,25 @@ def _check_sprites(rgba) -> np.ndarray:
 
 
 def finish_sprites(rgba: np.ndarray, palette_info: PaletteInfo | None,
-                   options: FinishOptions | None = None) -> np.ndarray:
+                   options: FinishOptions | None = None, wrap: str | None = None) -> np.ndarray:
     """Finish (N, H, W, 4) uint8 sprites; mode 'none' returns ``rgba`` itself, untouched.
 
     ``palette_info`` is the model's (``from_model_dir``); None falls back to a palette computed
-    from ``rgba`` (one line on the console). Deterministic: same input, same bytes.
+    from ``rgba`` (one line on the console). Deterministic: same input, same bytes. ``wrap``
+    ('xy', 'x', 'y'): the sprites are tiles that repeat along those axes (``finish_with_palette``).
     """
-    return finish_with_palette(rgba, palette_info, options)[0]
+    return finish_with_palette(rgba, palette_info, options, wrap=wrap)[0]
 
 
 def finish_with_palette(rgba: np.ndarray, palette_info: PaletteInfo | None,
-                        options: FinishOptions | None = None):
+                        options: FinishOptions | None = None, wrap: str | None = None):
     """``finish_sprites`` plus the (K, 3) colours it used: the whole palette, or with
-    ``shared_palette`` the sheet's own colours (what an export writes as palette.hex)."""
+    ``shared_palette`` the sheet's own colours (what an export writes as palette.hex).
+
+    ``wrap``: tiles are finished as they repeat: each one tiled three times along the wrapping
+    axes (3 x 3 for 'xy'), finished, and its middle copy kept, so outline and speckle cleanup
+    see the pixels across the tile's edges instead of the canvas edge, and the colour counts
+    (palette choice, colour limits) keep the tile's own proportions."""
     options = options or FinishOptions()
     options.validate()
     if options.mode == "none":
@@ -142,6 +148,12 @@ def finish_with_palette(rgba: np.ndarray, palette_info: PaletteInfo | None,
     rgba = _check_sprites(rgba)
     if len(rgba) == 0:
         return rgba.copy(), None
+    if wrap:
+        h, w = rgba.shape[1:3]
+        py, px = (h if "y" in wrap else 0), (w if "x" in wrap else 0)
+        tiled = np.pad(rgba, ((0, 0), (py, py), (px, px), (0, 0)), mode="wrap")
+        out, colors = finish_with_palette(tiled, palette_info, options)
+        return np.ascontiguousarray(out[:, py:py + h, px:px + w]), colors
     pal = resolve_palette(rgba, palette_info, options)
     threshold = options.alpha_threshold or pal.alpha_threshold
     # The data's soft alpha (shadows, glows) is kept unless a cut is asked for: --alpha-threshold

@@ -54,7 +54,8 @@ def run_diffusion_training(cfg: DiffusionConfig, data_dir, out_dir, ae_dir=None,
     info(f"{len(data)} sprites, " + (f"{len(counts)} classes: " + ", ".join(
         f"{k} {v}" for k, v in counts.items()) if counts else "unconditional"))
     if ae_dir:
-        latents = encode_dataset(autoencoder, data, cache_dir=cache_dir, flip=d.flip)
+        latents = encode_dataset(autoencoder, data, cache_dir=cache_dir, flip=d.flip,
+                                 wrap=d.circular_shift)
         ae_info = autoencoder.reference()
     task = DiffusionTask(cfg, data.images, data.labels, data.classes, latents=latents,
                          ae_info=ae_info, autoencoder=autoencoder)
