@@ -65,6 +65,11 @@ autoguidance_option = click.option(
     help="Autoguidance: guide + W*(model - guide) with the less-trained guide the model carries "
          f"(1 = off). Default: the model's ({NEW.autoguidance:g} {_NEW}) where it has a guide, "
          "off without one.")
+tileable_option = click.option(
+    "--tileable", is_flag=False, flag_value="xy", default=None, metavar="[xy|x|y]",
+    help="Tiles that repeat without a seam: xy both ways (the default when given bare), x "
+         "left-right only (walls, cliffs), y top-bottom only. Best with a model trained with "
+         "--circular-shift (docs/tiles.md).")
 device_option = click.option(
     "--device", default=None, metavar="DEVICE",
     help="cpu or cuda (default: cuda when available, else cpu).")

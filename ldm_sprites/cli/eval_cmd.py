@@ -10,7 +10,8 @@ import click
 from click.core import ParameterSource
 
 from ldm_sprites.cli.common import (autoguidance_option, device_option, guidance_option,
-                                    sampler_option, spacing_option, steps_option)
+                                    sampler_option, spacing_option, steps_option,
+                                    tileable_option)
 from ldm_sprites.cli.finish_options import FINISH_PARAMS, finish_options, to_finish_options
 from ldm_sprites.errors import UserError
 
@@ -20,7 +21,7 @@ MODEL_ONLY = {"copy_percentile", "kid_subsets", "kid_subset_size", "samples_dir"
 SAMPLING = {"features", "bootstrap", "balance", "label_column", "sampler", "spacing", "steps",
             "guidance", "autoguidance", "batch_size", *FINISH_PARAMS}
 IGNORED = {"model": {"every", "threads", "guide", "timesteps"},
-           "curve": MODEL_ONLY | {"timesteps"},
+           "curve": MODEL_ONLY | {"timesteps", "tileable"},
            "denoiser": MODEL_ONLY | SAMPLING | {"threads", "guide"}}
 DEFAULT_NUM = {"model": 500, "curve": 192, "denoiser": 96}
 
@@ -62,6 +63,7 @@ DEFAULT_NUM = {"model": 500, "curve": 192, "denoiser": 96}
 @steps_option()
 @guidance_option()
 @autoguidance_option
+@tileable_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True)
 @click.option("--copy-percentile", type=click.FloatRange(0, 100), default=1.0, show_default=True,
@@ -180,7 +182,8 @@ def _denoiser(runs, every, timesteps, *, data_dir, out_json, num, seed, weights,
 
 
 def _model(model_dir, *, data_dir, out_json, num, features, bootstrap, balance, label_column,
-           sampler, spacing, steps, guidance, autoguidance, seed, batch_size, copy_percentile,
+           sampler, spacing, steps, guidance, autoguidance, tileable, seed, batch_size,
+           copy_percentile,
            kid_subsets, kid_subset_size, weights, ae_dir, cache_dir, samples_dir, device,
            **finish_flags):
     """``eval --model``: one model's FD, KID, cleanliness, copies and per-class counts."""
@@ -205,9 +208,11 @@ def _model(model_dir, *, data_dir, out_json, num, features, bootstrap, balance, 
     data = load_sprite_data(data_dir, spec, cache_dir=cache_dir)
     # Only what the user set: eval scores the sprites `generate` draws with the same options.
     opts = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance,
-                                 spacing=spacing, autoguidance=autoguidance)
+                                 spacing=spacing, autoguidance=autoguidance, tileable=tileable)
+    # Tiles of one batch share a palette, as `generate --tileable` finishes them.
     sample_kw = {"options": opts, "batch_size": batch_size,
-                 "finish": to_finish_options(finish_flags)}
+                 "finish": to_finish_options(finish_flags,
+                                             shared_default=opts.tileable is not None)}
     used = opts.as_dict()
     result, fake, real, mem = evaluate(pipe, data, extractor, num=num, balance=balance,
                                        sample_kw=sample_kw, seed=seed, percentile=copy_percentile,
@@ -233,6 +238,10 @@ def _model(model_dir, *, data_dir, out_json, num, features, bootstrap, balance, 
     click.echo(f"{summary_line(result)}, {kid_text(result)}; "
                f"copies {m['copies']}/{result['num_generated']}, variants of a training sprite "
                f"{m['variants']}/{result['num_generated']} -> {out}, {png}")
+    if "seam" in result:
+        seam = result["seam"]
+        click.echo(f"seam score (tileable {opts.tileable}; 1 = no visible edge): generated "
+                   f"{seam['generated']['seam']:.3f}, real {seam['real']['seam']:.3f}")
     if "feature_nn_same_class_share" in result:
         click.echo(f"nearest real sprite of the class asked for: "
                    f"{100 * result['feature_nn_same_class_share']:.1f} % of samples (real sprites: "

@@ -18,6 +18,10 @@ _KIND_LABELS = {
     "atlas": "atlas JSON file",
     "gif": "animated GIF",
     "palette": "palette file",
+    "tile-preview": "3x3 tile preview",
+    "tileset": "tileset PNG",
+    "tileset-tsx": "Tiled tileset (.tsx)",
+    "tilemap": "Tiled JSON map",
 }
 
 
@@ -64,6 +68,10 @@ def _names(files: list[str], most: int = 3) -> str:
 @click.option("--gif/--no-gif", default=True, show_default=True, help="Write an animated GIF of the frames.")
 @click.option("--fps", type=click.FloatRange(0.1, 100), default=8.0, show_default=True,
               help="Frames per second of the GIF.")
+@click.option("--tileset", is_flag=False, flag_value="xy", default=None, metavar="[xy|x|y]",
+              help="The sprites are tiles that wrap (xy when given bare; x or y one way): also "
+                   "write a 3x3 preview of each, tileset.png + tileset.tsx for Tiled and "
+                   "tilemap.json for Tiled and Phaser's tilemap loader (docs/tiles.md).")
 def export(input_dir, out_dir, **options) -> None:
     """Turn the sprites in INPUT (PNG, JPEG, GIF, WebP, BMP, TGA, TIFF) into game-ready assets
     under --out.

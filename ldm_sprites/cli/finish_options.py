@@ -34,9 +34,9 @@ def finish_options(default_mode: str = "auto"):
             click.option("--max-colors", type=int, default=None,
                          help="Colours per sprite (per sheet with --shared-palette); default: "
                               "the training data's 90th percentile."),
-            click.option("--shared-palette/--no-shared-palette", default=False,
+            click.option("--shared-palette/--no-shared-palette", default=None,
                          help="One palette for all sprites of the batch (a sprite sheet); "
-                              "default 32 colours."),
+                              "default 32 colours. Default: off (on for --tileable tiles)."),
             click.option("--alpha-threshold", type=int, default=None,
                          help="Alpha at or above this becomes opaque, the rest transparent "
                               "(default: from the data, 128 for hard-alpha art)."),
@@ -50,8 +50,11 @@ def finish_options(default_mode: str = "auto"):
     return decorate
 
 
-def to_finish_options(values: dict, default_mode: str = "auto"):
+def to_finish_options(values: dict, default_mode: str = "auto", shared_default: bool = False):
     """Pop the finishing flags' values from a command's keyword arguments -> FinishOptions
-    (a UserError for impossible combinations)."""
+    (a UserError for impossible combinations). ``shared_default``: --shared-palette when the
+    user set neither it nor --no-shared-palette (tiles that must fit together)."""
     picked = {name: values.pop(name) for name in FINISH_PARAMS if name in values}
+    if picked.get("shared_palette") is None:
+        picked["shared_palette"] = bool(shared_default) and picked.get("finish") != "none"
     return options_from(**picked, default_mode=default_mode)

@@ -9,7 +9,7 @@ import click
 from ldm_sprites.cli.common import (autoguidance_option, device_option, eta_option,
                                     guidance_interval_option, guidance_option,
                                     init_noise_option, sampler_option, spacing_option,
-                                    split_names, steps_option)
+                                    split_names, steps_option, tileable_option)
 from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 
@@ -28,6 +28,7 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 @init_noise_option
 @guidance_interval_option
 @autoguidance_option
+@tileable_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True)
 @click.option("--out", "out_png", type=click.Path(dir_okay=False), default=None,
@@ -50,11 +51,17 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 @finish_options()
 @device_option
 def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta, init_noise,
-             guidance_interval, autoguidance, seed,
+             guidance_interval, autoguidance, tileable, seed,
              batch_size, out_png, out_dir, scale, export_dir, gif_path, ae_dir, weights, compile_,
              device, **finish_flags):
-    """Generate sprites by class name (finished in the model's palette unless --finish none)."""
-    finish = to_finish_options(finish_flags)
+    """Generate sprites by class name (finished in the model's palette unless --finish none).
+
+    With --tileable, tiles that repeat without a seam (docs/tiles.md)."""
+    from ldm_sprites.data.wrap import parse_axes
+
+    tile_axes = parse_axes(tileable)   # an unknown axis fails before the model loads
+    # Tiles of one batch are variants that must fit together on a map: one shared palette.
+    finish = to_finish_options(finish_flags, shared_default=tile_axes is not None)
     if not (out_png or out_dir or export_dir or gif_path):
         raise click.UsageError("say where to write: --out grid.png, --out-dir DIR and/or --export DIR")
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
@@ -76,7 +83,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
     # Only what the user set, over the model's saved defaults: resolved once, sampled and recorded.
     opts = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance, eta=eta,
                                  init_noise=init_noise, guidance_interval=guidance_interval,
-                                 spacing=spacing, autoguidance=autoguidance)
+                                 spacing=spacing, autoguidance=autoguidance, tileable=tile_axes)
     callback = None
     if gif_path:
         from ldm_sprites.visual.reverse import ReverseRecorder
@@ -108,7 +115,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
         atomic_write_json(Path(out_dir) / "sprites.json", {
             "model": str(Path(model_path(model_dir))), "sampler": opts.sampler,
             "steps": opts.steps, "spacing": opts.spacing, "guidance": opts.guidance,
-            "autoguidance": opts.autoguidance,
+            "autoguidance": opts.autoguidance, "tileable": opts.tileable,
             "finish": finish.to_json(),
             "sprites": records})
         written.append(f"{out_dir}/ ({num} PNGs)")
@@ -117,12 +124,15 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
 
         items = [Sprite(name=Path(r["file"]).stem, rgba=s, class_name=r["class"], seed=seed,
                         source=f"generated #{r['index']}") for r, s in zip(records, sprites)]
-        export_sprites(items, export_dir, progress=True)
-        written.append(f"{export_dir}/ (export)")
+        from ldm_sprites.export import ExportOptions
+
+        export_sprites(items, export_dir, ExportOptions(tileset=opts.tileable), progress=True)
+        written.append(f"{export_dir}/ (export{' + tileset' if opts.tileable else ''})")
     if gif_path:
         callback.save(gif_path)
         written.append(gif_path)
-    click.echo(f"{num} sprites ({', '.join(sorted(set(label_names)))}) -> {', '.join(written)}")
+    what = f"tiles (tileable {opts.tileable})" if opts.tileable else "sprites"
+    click.echo(f"{num} {what} ({', '.join(sorted(set(label_names)))}) -> {', '.join(written)}")
 
 
 @click.command("classes")

@@ -26,7 +26,7 @@ AXES = ("xy", "x", "y")
 _ALIASES = {"xy": "xy", "yx": "xy", "both": "xy", "x": "x", "y": "y"}
 
 
-def parse_axes(value) -> str | None:
+def parse_axes(value, flag: str = "--tileable") -> str | None:
     """``--tileable`` value -> 'xy' | 'x' | 'y', or None (not tileable). ``True`` and '' mean
     'xy' (the flag given bare); ``False``/None/'none'/'off' mean not tileable."""
     if value is None or value is False:
@@ -39,7 +39,7 @@ def parse_axes(value) -> str | None:
     if text in ("none", "off", "no", "false"):
         return None
     if text not in _ALIASES:
-        raise UserError(f"unknown --tileable axis '{value}': use xy (both directions, the "
+        raise UserError(f"unknown {flag} axis '{value}': use xy (both directions, the "
                         "default), x (left-right: walls, cliffs) or y (top-bottom)")
     return _ALIASES[text]
 

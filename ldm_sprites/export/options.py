@@ -38,6 +38,9 @@ class ExportOptions:
     trim: bool = False
     gif: bool = True
     fps: float = 8.0
+    # 'xy' | 'x' | 'y': the sprites are tiles that wrap along those axes: also write a 3 x 3
+    # preview of each, a tileset image with a Tiled .tsx and a Tiled JSON map (export/tiles.py).
+    tileset: str | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -66,6 +69,10 @@ class ExportOptions:
             raise UserError(f"--columns {self.columns} is out of range: use 0 (auto) or more")
         if not 0.1 <= self.fps <= 100:
             raise UserError(f"--fps {self.fps} is out of range: use 0.1..100")
+        if self.tileset is not None:
+            from ldm_sprites.data.wrap import parse_axes
+
+            self.tileset = parse_axes(self.tileset, "--tileset")
 
 
 def parse_color(text: str) -> tuple[int, int, int, int]:

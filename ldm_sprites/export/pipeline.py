@@ -13,6 +13,7 @@ from ldm_sprites.export import gif, sheet, stickers, svg
 from ldm_sprites.export.manifest import MANIFEST_NAME, Manifest
 from ldm_sprites.export.options import MAX_OUTPUT_SIDE, ExportOptions, parse_color
 from ldm_sprites.export.sprites import Sprite, safe_name
+from ldm_sprites.export.tiles import export_tileset
 from ldm_sprites.export.upscale import upscale
 from ldm_sprites.finish import from_model_dir
 from ldm_sprites.finish.finish import finish_with_palette
@@ -71,7 +72,8 @@ def _clean(sprites: list[Sprite], options: ExportOptions, out: Path, manifest: M
     for i, s in enumerate(sprites):
         batch[i, : s.rgba.shape[0], : s.rgba.shape[1]] = s.rgba
     model_palette = from_model_dir(options.model) if options.model else None
-    finished, colors = finish_with_palette(batch, model_palette, finish)
+    # Tiles (--tileset) are finished as they repeat, so cleanup keeps their seams.
+    finished, colors = finish_with_palette(batch, model_palette, finish, wrap=options.tileset)
     path = out / "palette.hex"
     atomic_write_text(path, hex_text(colors))
     manifest.add_file(path, "palette", sprites)
@@ -141,6 +143,10 @@ def export_sprites(
         manifest.add_file(path, "sticker-sheet", sprites)
     if options.sheet:
         _write_sheet(sprites, upscaled, options, out, manifest)
+    if options.tileset:
+        tiles = [Sprite(s.name, rgba, s.class_name, s.seed, s.source)
+                 for s, rgba in zip(sprites, cleaned)]
+        export_tileset(tiles, out, options.tileset, preview_scale=factor, manifest=manifest)
     if options.gif:
         frames = gif.gif_frames(upscaled)
         path = atomic_save_image(out / "animation.gif", frames[0], **gif.gif_save_kwargs(frames, options.fps))
