@@ -260,3 +260,24 @@ def test_tile_variants_share_one_palette(tmp_path):
     _, own = colours(tmp_path / "own")
     assert len(used) <= 6 < len(own)
     assert len({t.tobytes() for t in shared}) == 8      # variants, not copies
+
+
+def test_studio_tiles_toggle(tmp_path):
+    """The studio's "tiles" toggle: tileable sampling, one shared palette, the gallery shows each
+    tile 3 x 3, and the export zip carries the tileset."""
+    import zipfile
+
+    from ldm_sprites.export.tiles import tile_preview
+    from ldm_sprites.studio import actions
+
+    res = actions.generate(None, ["ice"], count=3, seed=1, tiles=True, record=False)
+    assert res.tileable == "xy" and res.finish.shared_palette
+    image, caption = actions.gallery_items(res)[0]
+    assert caption.endswith("(3x3)")
+    f = image.width // (3 * 32)
+    assert np.array_equal(np.array(image)[::f, ::f], tile_preview(res.sprites[0]))
+    names = zipfile.ZipFile(actions.export_zip(res, tmp_path)).namelist()
+    assert {"tileset.tsx", "tileset.png", "tilemap.json"} <= set(names)
+    plain = actions.generate(None, ["ice"], count=3, seed=1, record=False)
+    assert plain.tileable is None and "tileset.tsx" not in \
+        zipfile.ZipFile(actions.export_zip(plain, tmp_path / "p")).namelist()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +90,7 @@ class Result:
     finish: object = None            # FinishOptions
     reverse: object = None           # ReverseRecorder of the first sprite
     model: str = ""
+    tileable: str | None = None      # 'xy' for tiles (the "tiles" toggle): shown 3 x 3
 
 
 @dataclass
@@ -128,11 +129,13 @@ def parse_seed(seed) -> int:
 
 def generate(model=None, classes=None, count: int = 16, seed: int = 0, sampler=None,
              steps=None, guidance=None, finish=None, progress=None, cancel: CancelFlag | None = None,
-             record: bool = True) -> Result:
+             record: bool = True, tiles: bool = False) -> Result:
     """Sample ``count`` sprites spread over ``classes`` (None/[] = every class).
 
     ``progress(done, total)`` is called after every sampler step; ``cancel`` stops the run at the
     next step (``Cancelled``). With ``record`` the reverse process of the first sprite is kept.
+    ``tiles``: tileable sampling (both directions, as ``generate --tileable``), finished with one
+    shared palette; the gallery shows each tile 3 x 3 and the export adds the tileset.
     """
     from ldm_sprites import api
     from ldm_sprites.visual.reverse import ReverseRecorder
@@ -142,7 +145,8 @@ def generate(model=None, classes=None, count: int = 16, seed: int = 0, sampler=N
         raise UserError(f"count {count} must be between 1 and {MAX_COUNT}")
     seed = parse_seed(seed)
     pipe = get_pipeline(model)
-    opts = pipe.sampling_options(**_options(sampler, steps, guidance))  # bad ones fail now
+    opts = pipe.sampling_options(**_options(sampler, steps, guidance),
+                                 tileable="xy" if tiles else None)  # bad ones fail now
     timesteps = opts.timesteps(pipe.schedule)
     pipe.spread_labels(list(classes or []), count)  # unknown class: fail before sampling
     recorder = ReverseRecorder(pipe, max_sprites=1, every=max(1, len(timesteps) // 60),
@@ -159,7 +163,10 @@ def generate(model=None, classes=None, count: int = 16, seed: int = 0, sampler=N
     raw, names = api.generate(pipe, classes=list(classes or []) or None, num=count, seed=seed,
                               callback=callback, finish="none", options=opts)
     fin = api.finish_options(finish)
-    return Result(raw, names, seed, pipe.finish(raw, fin), fin, recorder, model_path(model))
+    if opts.tileable and fin.mode != "none":
+        fin = replace(fin, shared_palette=True)    # variants of one map share its palette
+    return Result(raw, names, seed, pipe.finish(raw, fin, wrap=opts.tileable), fin, recorder,
+                  model_path(model), opts.tileable)
 
 
 def refinish(result: Result, finish, model=None) -> Result:
@@ -168,7 +175,7 @@ def refinish(result: Result, finish, model=None) -> Result:
 
     fin = api.finish_options(finish)
     pipe = get_pipeline(model or result.model)
-    result.sprites, result.finish = pipe.finish(result.raw, fin), fin
+    result.sprites, result.finish = pipe.finish(result.raw, fin, wrap=result.tileable), fin
     return result
 
 
@@ -198,6 +205,12 @@ def zoom(rgba: np.ndarray, factor: int | None = None) -> Image.Image:
 
 
 def gallery_items(result: Result) -> list[tuple[Image.Image, str]]:
+    """Zoomed sprites and captions; tiles repeated 3 x 3, so their seams show."""
+    if result.tileable:
+        from ldm_sprites.export.tiles import tile_preview
+
+        return [(zoom(tile_preview(s, result.tileable), zoom_factor(3 * s.shape[0])),
+                 f"{n} #{i} (3x3)") for i, (s, n) in enumerate(zip(result.sprites, result.names))]
     return [(zoom(s), f"{n} #{i}") for i, (s, n) in enumerate(zip(result.sprites, result.names))]
 
 
@@ -256,8 +269,10 @@ def export_zip(result: Result, out_dir: str | Path) -> str:
 
     out = Path(out_dir)
     folder = out / "export"
+    from ldm_sprites.export import ExportOptions
+
     api.export_sprites(api.sprites_to_export(result.sprites, result.names, seed=result.seed),
-                       folder)
+                       folder, ExportOptions(tileset=result.tileable))
     zpath = out / "sprites-export.zip"
     with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
         for f in sorted(folder.rglob("*")):

@@ -203,11 +203,15 @@ class Studio:
                 body.get("sampler"), body.get("steps"), guidance)
         actions.parse_seed(args[3])                     # bad input fails before queueing
 
+        tiles = bool(body.get("tiles", False))
+
         def run(job):
-            res = actions.generate(*args, finish=fin, progress=job.progress, cancel=job.flag)
+            res = actions.generate(*args, finish=fin, progress=job.progress, cancel=job.flag,
+                                   tiles=tiles)
             rid = self.results.put(res)
             names = ", ".join(sorted(set(res.names)))
-            return self._result_payload(rid, res, f"{len(res.names)} sprites ({names}), seed "
+            what = "seamless tiles, shown 3x3" if tiles else "sprites"
+            return self._result_payload(rid, res, f"{len(res.names)} {what} ({names}), seed "
                                                   f"{res.seed}.", reverse=True)
         return self.jobs.submit("generate", run)
 

@@ -249,7 +249,7 @@ function wire() {
     const result = await runJob("/api/generate", {
       model: $("model").value.trim(), classes, guidance: Number($("guidance").value),
       sampler: $("sampler").value, steps: num("steps") || null, seed: num("seed") ?? 0,
-      count: num("count") ?? 16, finish: finishOptions() });
+      count: num("count") ?? 16, tiles: $("tiles").checked, finish: finishOptions() });
     showResult(result);
     say(result.message);
   }));
