@@ -106,6 +106,25 @@ def test_training_batches_are_shifted_tiles():
     assert not torch.equal(x, ref)
 
 
+def test_latent_training_batches_are_views_rolled_by_whole_cells():
+    from ldm_sprites.diffusion.config import DiffusionConfig
+    from ldm_sprites.diffusion.task import DiffusionTask
+
+    views = torch.randn(4, 5, 3, 6, 6)          # (phases x orientations, N, C, h, w)
+    cfg = DiffusionConfig()
+    cfg.model.preset, cfg.model.patch_size, cfg.data.circular_shift = "nano", 2, True
+    task = DiffusionTask(cfg, None, torch.zeros(5, dtype=torch.long), [], latents=views)
+    idx = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2])
+    z = task._x0(idx, torch.Generator().manual_seed(0))
+    used = set()
+    for k, zi in zip(idx.tolist(), z):
+        hits = [(v, dy, dx) for v in range(4) for dy in range(6) for dx in range(6)
+                if torch.equal(views[v, k].roll((dy, dx), (-2, -1)), zi)]
+        assert hits, "not a whole-cell roll of one of the tile's views"
+        used.add(hits[0][0])
+    assert len(used) > 1    # the view (phase, orientation) is drawn too
+
+
 def test_circular_shift_option_survives_training_and_resume(demo_dir, tmp_path):
     from conftest import train_then_resume
 
