@@ -166,7 +166,7 @@ def test_export_with_finishing_flags_end_to_end(raw_dir, tiny_model, tmp_path):
         assert colors <= allowed and len(colors) <= 3
     assert (out / "palette.hex").read_text() == palette.read_text()
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["options"]["max_colors"] == 3
+    assert manifest["options"]["finishing"]["max_colors"] == 3
 
     shared = tmp_path / "shared"
     res = CliRunner().invoke(cli, ["export", str(raw_dir), "--out", str(shared), "--upscale", "1",
