@@ -76,3 +76,21 @@ def test_bundle_refuses_a_run_whose_autoencoder_changed(tmp_path):
     (model / "config.json").write_text(json.dumps(cfg))
     assert_one_line_error(run("bundle", model, tmp_path / "out"), "damaged or was replaced")
 
+
+
+def test_credits_travel_with_the_model_and_bundle_can_add_them(tmp_path):
+    """Whose art a model learned (CREDITS.md) is written by --credits, listed with the files'
+    hashes, shown by info and kept when the model is bundled again."""
+    notes = tmp_path / "credits.md"
+    notes.write_text("# Trained on Some Artist's tiles (CC0)\n", encoding="utf-8")
+    first = tmp_path / "first"
+    res = run("bundle", bundled_model_dir(), first, "--credits", notes)
+    assert res.exit_code == 0, res.output
+    assert (first / "CREDITS.md").read_text(encoding="utf-8") == notes.read_text(encoding="utf-8")
+    assert "CREDITS.md" in (first / "config.json").read_text()
+    again = bundle_model(first, tmp_path / "again")
+    assert (again / "CREDITS.md").read_bytes() == (first / "CREDITS.md").read_bytes()
+    info = run("info", "--model", again)
+    assert "Trained on Some Artist's tiles (CC0)" in info.output
+    missing = run("bundle", bundled_model_dir(), tmp_path / "x", "--credits", tmp_path / "no.md")
+    assert missing.exit_code == 2 and not (tmp_path / "x").exists()

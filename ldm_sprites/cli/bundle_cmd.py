@@ -31,7 +31,11 @@ def _interval(ctx, param, value):
                    "the same task) as the guide of autoguidance.")
 @click.option("--autoguidance", type=click.FloatRange(min=1), default=None,
               help="Store this autoguidance weight as the model's sampling default (1 = off).")
-def bundle(run, out, fp32, sample_steps, guidance_interval, ae_dir, guide_dir, autoguidance):
+@click.option("--credits", "credits_file", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="A Markdown file saying whose art the model learned, stored as "
+                                 "CREDITS.md (shown by info; kept when a model is bundled again).")
+def bundle(run, out, fp32, sample_steps, guidance_interval, ae_dir, guide_dir, autoguidance,
+           credits_file):
     """Make a self-contained model directory OUT from the training run RUN.
 
     Keeps config, classes, the palette files, the EMA weights and the autoguidance guide (fp16
@@ -52,7 +56,8 @@ def bundle(run, out, fp32, sample_steps, guidance_interval, ae_dir, guide_dir, a
         sample.update(guidance_sigma_min=lo, guidance_sigma_max=hi)
     if autoguidance is not None:
         sample["autoguidance"] = autoguidance
-    path = bundle_model(run, out, fp16=not fp32, sample=sample, ae=ae_dir, guide=guide_dir)
+    path = bundle_model(run, out, fp16=not fp32, sample=sample, ae=ae_dir, guide=guide_dir,
+                        credits=credits_file)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     click.echo(f"bundled {run} -> {path} ({size / 1e6:.1f} MB)")
     click.echo(json.dumps(load_model_dir(path).config.get("ae"), indent=None))

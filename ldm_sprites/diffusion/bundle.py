@@ -13,21 +13,28 @@ from dataclasses import replace
 from pathlib import Path
 
 from ldm_sprites.config_loader import check_values
+from ldm_sprites.errors import UserError
 
 
 def bundle_model(run: str | Path, out: str | Path, fp16: bool = True,
                  sample: dict | None = None, ae: str | Path | None = None,
-                 guide: str | Path | None = None) -> Path:
+                 guide: str | Path | None = None, credits: str | Path | None = None) -> Path:
     """``sample`` overrides the model's sampling defaults (``SampleSection`` fields, e.g. steps,
     guidance_sigma_min/max, autoguidance); ``ae`` bundles another decoder of the model's latent
     space (``train-ae --freeze-encoder``, checked by its encoder's hash) instead of the
     autoencoder it was trained with; ``guide`` stores the EMA weights of that model directory
-    (an earlier checkpoint of the run) as the autoguidance guide."""
+    (an earlier checkpoint of the run) as the autoguidance guide; ``credits`` a Markdown file
+    saying whose art the model learned, written as CREDITS.md (else the run's own is kept)."""
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
 
     pipe = DiffusionPipeline.from_pretrained(run, device="cpu", ae_path=ae)
     if guide:
         pipe.attach_guide(guide)
+    if credits:
+        try:
+            pipe.credits = Path(credits).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read --credits {credits}: {exc}") from None
     # The whole sample section is written, the schema's values for what the run did not set, so
     # a later change of a schema default does not change the bundled model's sprites.
     defaults = check_values(replace(pipe.config.sample, **(sample or {})), "sample")

@@ -82,6 +82,9 @@ def _autoencoder_for(md, config: SavedDiffusion, model: DiT, device, ae_path):
     return autoencoder
 
 
+CREDITS_FILE = "CREDITS.md"   # who made the data a model learned (shown by `info`)
+
+
 @dataclass
 class DiffusionPipeline:
     model: DiT
@@ -96,6 +99,7 @@ class DiffusionPipeline:
     palette: object | None = None         # finish.PaletteInfo saved with the model (None: older)
     compiled: object | None = None        # torch.compile'd self.model after compile(); same weights
     guide: DiT | None = None              # autoguidance's less-trained DiT (guide.safetensors)
+    credits: str | None = None            # the model directory's CREDITS.md, kept when saved
 
     def __post_init__(self):
         if isinstance(self.config, dict):
@@ -120,8 +124,11 @@ class DiffusionPipeline:
         autoencoder = _autoencoder_for(md, config, model, dev, ae_path)
         from ldm_sprites.finish import from_model_dir
 
-        return cls(model, schedule, config.diffusion.prediction, md.classes, config, dev,
+        pipe = cls(model, schedule, config.diffusion.prediction, md.classes, config, dev,
                    autoencoder, from_model_dir(md.path), guide=load_guide(md, config, dev))
+        credits = md.path / CREDITS_FILE
+        pipe.credits = credits.read_text(encoding="utf-8") if credits.is_file() else None
+        return pipe
 
     def compile(self) -> "DiffusionPipeline":
         """Sample through ``torch.compile`` (inductor) from now on. On CPU the default latent
@@ -155,7 +162,9 @@ class DiffusionPipeline:
             weights["guide"] = self.guide.state_dict()
             config.guide = replace(self.config.guide or GuideEntry(),
                                    model=ModelSection(preset=None, **asdict(self.guide.config)))
-        files = palette_files_for(self.palette) if self.palette is not None else None
+        files = palette_files_for(self.palette) if self.palette is not None else {}
+        if self.credits:                         # whose art it learned: travels with the model
+            files[CREDITS_FILE] = self.credits.encode("utf-8")
 
         def write() -> Path:
             return save_model_dir(path, config.to_json(), weights, classes=self.classes,
