@@ -81,8 +81,7 @@ def encode_dataset(autoencoder, data, cache_dir: str | Path | None = None,
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     key = latent_cache_key(data.images, autoencoder.reference()["hash"], flip, wrap)
     cache_file = cache_dir / f"latents-{key}.safetensors"
-    views = wrap_views(autoencoder.downsample, flip) if wrap else \
-        [(m, (0, 0)) for m in ([False, True] if flip else [False])]
+    views = wrap_views(autoencoder.downsample if wrap else 1, flip)   # f = 1: phase (0, 0) only
     n_views = len(views)
     if cache_file.is_file():
         try:

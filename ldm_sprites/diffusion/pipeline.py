@@ -124,11 +124,10 @@ class DiffusionPipeline:
         autoencoder = _autoencoder_for(md, config, model, dev, ae_path)
         from ldm_sprites.finish import from_model_dir
 
-        pipe = cls(model, schedule, config.diffusion.prediction, md.classes, config, dev,
-                   autoencoder, from_model_dir(md.path), guide=load_guide(md, config, dev))
         credits = md.path / CREDITS_FILE
-        pipe.credits = credits.read_text(encoding="utf-8") if credits.is_file() else None
-        return pipe
+        return cls(model, schedule, config.diffusion.prediction, md.classes, config, dev,
+                   autoencoder, from_model_dir(md.path), guide=load_guide(md, config, dev),
+                   credits=credits.read_text(encoding="utf-8") if credits.is_file() else None)
 
     def compile(self) -> "DiffusionPipeline":
         """Sample through ``torch.compile`` (inductor) from now on. On CPU the default latent
@@ -264,9 +263,9 @@ class DiffusionPipeline:
         them passes); else ``user`` holds the sampling options the caller set — sampler, steps,
         guidance, eta, init_noise, guidance_interval, spacing, autoguidance — and anything not
         given (or None) comes from the model's saved defaults, so every entry point draws the
-        same sprites. ``tileable`` ('xy', 'x', 'y') draws tiles that wrap (``tileable.py``). ``callback(step, x_t, x0_pred)`` gets the latent/pixel tensors of the
-        *first* batch. ``noise`` (N, C, h, w) replaces the seeded initial noise x_T (e.g. to
-        interpolate seeds).
+        same sprites. ``tileable`` ('xy', 'x', 'y') draws tiles that wrap (``tileable.py``).
+        ``callback(step, x_t, x0_pred)`` gets the latent/pixel tensors of the *first* batch.
+        ``noise`` (N, C, h, w) replaces the seeded initial noise x_T (e.g. to interpolate seeds).
         """
         opts = self.resolve_options(options, user)
         sampler, steps = opts.sampler, opts.steps
@@ -330,6 +329,7 @@ class DiffusionPipeline:
             return z.clamp(-1, 1)
         if wrap:
             return self.autoencoder.decode(z, wrap=wrap).clamp(-1, 1)
+        # without wrap, any decode(z) will do (ONNX Runtime's decoder takes no wrap)
         return self.autoencoder.decode(z).clamp(-1, 1)
 
     def to_rgba(self, x: torch.Tensor):

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ldm_sprites.finish.snap import premultiplied
+
 EPS = 1e-6
 
 
@@ -25,10 +27,9 @@ def _premultiplied(tiles: np.ndarray) -> np.ndarray:
         t = t[None]
     if t.ndim != 4 or t.shape[-1] not in (3, 4):
         raise ValueError(f"seam score needs (N, H, W, 3|4) tiles, got {t.shape}")
-    t = t.astype(np.float64)
     if t.shape[-1] == 3:
-        return t
-    return np.concatenate([t[..., :3] * t[..., 3:] / 255.0, t[..., 3:]], -1)
+        return t.astype(np.float64)
+    return premultiplied(t)
 
 
 def _differences(tiles: np.ndarray, axes: str) -> tuple[np.ndarray, np.ndarray]:
