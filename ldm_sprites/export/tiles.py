@@ -8,7 +8,7 @@ Tiled (mapeditor.org) reads the external tileset ``tileset.tsx`` (``<tileset>`` 
     this.load.image('tiles', 'tileset.png');
     this.load.tilemapTiledJSON('map', 'tilemap.json');
     const map = this.make.tilemap({ key: 'map' });
-    map.createLayer('tiles', map.addTilesetImage('tiles', 'tiles'));
+    map.createLayer('tiles', map.addTilesetImage('tileset', 'tiles'));
 
 The tileset keeps the tiles at their own size (a 32 x 32 tile is 32 x 32 there; scale the layer
 in the engine, ``pixelArt: true``), in rows of ``columns`` with no margin or spacing, so grid
