@@ -40,13 +40,19 @@ def _launch(probe: Path, *args) -> None:
     # --multi_gpu is accelerate's name for "start N processes with torchrun"; --device cpu makes
     # them CPU processes, so torch.distributed uses gloo (``accelerate launch --cpu`` alone starts
     # one process unless mpirun is set up).
-    cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), str(ROOT / "tests" / "ddp_probe.py"),
-           "train-diffusion", "--device", "cpu", *map(str, args)]
     env = dict(os.environ, PROBE_DIR=str(probe), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1",
                CUDA_VISIBLE_DEVICES="")
-    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    # The port is free when picked but released before torchrun binds it, so another process
+    # may take it in between: then (only then) start again on a new port.
+    for _ in range(3):
+        cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(_free_port()), str(ROOT / "tests" / "ddp_probe.py"),
+               "train-diffusion", "--device", "cpu", *map(str, args)]
+        res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=240)
+        if res.returncode == 0 or "EADDRINUSE" not in res.stdout + res.stderr:
+            break
     assert res.returncode == 0, res.stdout + res.stderr
 
 

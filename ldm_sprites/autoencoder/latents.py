@@ -96,8 +96,10 @@ def encode_dataset(autoencoder, data, cache_dir: str | Path | None = None,
     encode = (lambda x: autoencoder.encode(x, wrap="xy")) if wrap else autoencoder.encode
     try:
         latents = _encode_to_file(encode, autoencoder, data.images, cache_file, views)
-        what = "orientation(s) x sub-cell phase(s), as tiles" if wrap else "orientation(s)"
-        info(f"encoded {len(data)} sprites x {n_views} {what} -> "
+        phases = autoencoder.downsample ** 2 if wrap else 1
+        what = (f"{n_views} views ({n_views // phases} orientation(s) x {phases} sub-cell "
+                "phases), as tiles") if wrap else f"{n_views} orientation(s)"
+        info(f"encoded {len(data)} sprites x {what} -> "
              f"{tuple(latents.shape[2:])} latents, cached as {cache_file.name}")
         return latents
     except (OSError, UserError) as exc:  # caching is an optimisation
