@@ -15,7 +15,8 @@ Three rows, each with the issue's targets beside it:
   over ordinary sampling's (target <= 1.3).
 
 Seam scores are given along x, y and both; tileable sampling is scored on the finished tiles a
-user gets (one shared palette per class batch, as ``generate --tileable``). Timing samples
+user gets (one shared palette per batch, as ``generate --tileable``; ``--no-shared-palette``:
+each tile in its own colours). Timing samples
 ``--time-num`` tiles of each mode, finished, after one warm-up batch, on one thread unless
 ``OMP_NUM_THREADS`` says otherwise. Writes ``tiles.json``, ``tiles.md`` and ``tiles.png`` (real
 tiles, ordinary and tileable samples, each 3x3) under ``--out``.
@@ -45,11 +46,12 @@ def per_class_seams(tiles: np.ndarray, names: list[str]) -> dict:
             for c in sorted(set(names))}
 
 
-def seconds_per_tile(pipe, labels: list[int], tileable: str | None, batch_size: int) -> float:
+def seconds_per_tile(pipe, labels: list[int], tileable: str | None, batch_size: int,
+                     shared_palette: bool = True) -> float:
     """Wall seconds per finished tile over ``labels`` (after a warm-up batch of 4)."""
     from ldm_sprites.finish import FinishOptions
 
-    finish = FinishOptions(shared_palette=bool(tileable))
+    finish = FinishOptions(shared_palette=bool(tileable) and shared_palette)
     pipe.sprites(labels[:4], seed=1, tileable=tileable, finish=finish)
     t0 = time.perf_counter()
     pipe.sprites(labels, seed=2, tileable=tileable, finish=finish, batch_size=batch_size)
@@ -78,6 +80,9 @@ def main(argv=None) -> int:
     ap.add_argument("--features", default="efficientnet", choices=["efficientnet", "random-cnn"])
     ap.add_argument("--bootstrap", type=int, default=50)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--no-shared-palette", dest="shared_palette", action="store_false",
+                    help="finish tileable tiles each in its own colours (generate's "
+                         "--no-shared-palette) instead of one palette per batch")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="bench-tiles")
     args = ap.parse_args(argv)
@@ -106,7 +111,7 @@ def main(argv=None) -> int:
     for mode, axes in (("plain", None), ("tileable", "xy")):
         opts = pipe.sampling_options(tileable=axes)
         kw = {"options": opts, "batch_size": args.batch_size,
-              "finish": FinishOptions(shared_palette=bool(axes))}
+              "finish": FinishOptions(shared_palette=bool(axes) and args.shared_palette)}
         res, fake, _, _ = evaluate(pipe, data, extractor, num=num, balance="data", sample_kw=kw,
                                    seed=args.seed, percentile=1.0, kid_subsets=10,
                                    kid_subset_size=min(num, len(real)),
@@ -118,7 +123,7 @@ def main(argv=None) -> int:
                         "fd": res["fd"], "fd_ci95": res["fd_ci95"], "fd_floor": floor,
                         "fd_over_floor": round(res["fd"] / floor, 3) if floor else None,
                         "seconds_per_tile": round(seconds_per_tile(
-                            pipe, timing_labels, axes, args.batch_size), 5),
+                            pipe, timing_labels, axes, args.batch_size, args.shared_palette), 5),
                         "sampling": opts.as_dict()}
         samples[mode] = fake
     plain, tiles = result["plain"], result["tileable"]
