@@ -47,11 +47,9 @@ def per_class_seams(tiles: np.ndarray, names: list[str]) -> dict:
 
 
 def seconds_per_tile(pipe, labels: list[int], tileable: str | None, batch_size: int,
-                     shared_palette: bool = True) -> float:
-    """Wall seconds per finished tile over ``labels`` (after a warm-up batch of 4)."""
-    from ldm_sprites.finish import FinishOptions
-
-    finish = FinishOptions(shared_palette=bool(tileable) and shared_palette)
+                     finish) -> float:
+    """Wall seconds per tile over ``labels``, finished with ``finish`` (after a warm-up batch
+    of 4)."""
     pipe.sprites(labels[:4], seed=1, tileable=tileable, finish=finish)
     t0 = time.perf_counter()
     pipe.sprites(labels, seed=2, tileable=tileable, finish=finish, batch_size=batch_size)
@@ -110,8 +108,8 @@ def main(argv=None) -> int:
     labels = plan_labels(pipe.classes, data, num, "data")
     for mode, axes in (("plain", None), ("tileable", "xy")):
         opts = pipe.sampling_options(tileable=axes)
-        kw = {"options": opts, "batch_size": args.batch_size,
-              "finish": FinishOptions(shared_palette=bool(axes) and args.shared_palette)}
+        finish = FinishOptions(shared_palette=bool(axes) and args.shared_palette)
+        kw = {"options": opts, "batch_size": args.batch_size, "finish": finish}
         res, fake, _, _ = evaluate(pipe, data, extractor, num=num, balance="data", sample_kw=kw,
                                    seed=args.seed, percentile=1.0, kid_subsets=10,
                                    kid_subset_size=min(num, len(real)),
@@ -123,7 +121,7 @@ def main(argv=None) -> int:
                         "fd": res["fd"], "fd_ci95": res["fd_ci95"], "fd_floor": floor,
                         "fd_over_floor": round(res["fd"] / floor, 3) if floor else None,
                         "seconds_per_tile": round(seconds_per_tile(
-                            pipe, timing_labels, axes, args.batch_size, args.shared_palette), 5),
+                            pipe, timing_labels, axes, args.batch_size, finish), 5),
                         "sampling": opts.as_dict()}
         samples[mode] = fake
     plain, tiles = result["plain"], result["tileable"]

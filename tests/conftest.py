@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -53,3 +54,33 @@ def tiny_model(tmp_path_factory, demo_dir) -> Path:
                                    "--steps", "6", "--checkpoint-every", "3", *TINY_TRAIN])
     assert res.exit_code == 0, res.output
     return run
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless chromium driven by Playwright, for the studio and engine tests (one per module,
+    closed before the next module's tests run); skipped, with the reason, where Playwright or a working chromium binary is missing (nothing downloads)."""
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="browser test: playwright not installed")
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("browser test: no chromium binary (apt-get install chromium)")
+    pw = sync_api.sync_playwright().start()
+    try:
+        b = pw.chromium.launch(executable_path=exe, headless=True,
+                               args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+    except Exception as exc:  # noqa: BLE001 - no usable browser: say why and skip
+        pw.stop()
+        pytest.skip(f"browser test: chromium at {exe} does not start "
+                    f"({str(exc).strip().splitlines()[0]})")
+    yield b
+    b.close()
+    pw.stop()

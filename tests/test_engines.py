@@ -157,23 +157,13 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def page(served):
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="engine check: playwright not installed")
-    exe = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
-                if shutil.which(n)), None)
-    if exe is None:
-        pytest.skip("engine check: no chromium binary (apt-get install chromium)")
-    pw = sync_api.sync_playwright().start()
-    b = pw.chromium.launch(executable_path=exe, headless=True,
-                           args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-    p = b.new_page()
+def page(served, browser):
+    p = browser.new_page()
     errors: list[str] = []
     p.on("pageerror", lambda e: errors.append(str(e)))
     p.goto(served + "/index.html")
     yield p, errors
-    b.close()
-    pw.stop()
+    p.close()
 
 
 PHASER_SCENE = """

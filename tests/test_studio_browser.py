@@ -1,7 +1,7 @@
 """End to end: the studio in a real headless browser (Debian's chromium, driven by Playwright).
 
 One studio server per module, started in a subprocess on a free port with the tiny test model;
-the page is driven like a user would. Skipped, with the reason, where Playwright or a chromium
+the page is driven like a user would (``browser``: conftest.py). Skipped, with the reason, where Playwright or a chromium
 binary is missing — nothing here downloads a browser. Timings (start-to-ready, a
 16-sprite request with the bundled model) and the server's RSS with 1 and 3 tabs are printed
 and written to $LDMSPRITES_STUDIO_BENCH (if set), not asserted.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -31,14 +30,6 @@ sync_api = pytest.importorskip("playwright.sync_api",
 ROOT = Path(__file__).resolve().parents[1]
 WAIT_MS = 90_000          # the longest any single wait in the page may take
 BENCH: dict = {}
-
-
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 def _free_port() -> int:
@@ -60,24 +51,6 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120
         except OSError:
             time.sleep(0.2)
     raise TimeoutError(f"studio did not answer at {url} within {timeout:.0f} s")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = _chromium()
-    if exe is None:
-        pytest.skip("studio browser test: no chromium binary (apt-get install chromium)")
-    pw = sync_api.sync_playwright().start()
-    try:
-        b = pw.chromium.launch(executable_path=exe, headless=True,
-                               args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-    except Exception as exc:  # noqa: BLE001 - no usable browser: say why and skip
-        pw.stop()
-        pytest.skip(f"studio browser test: chromium at {exe} does not start "
-                    f"({str(exc).strip().splitlines()[0]})")
-    yield b
-    b.close()
-    pw.stop()
 
 
 @pytest.fixture(scope="module")
