@@ -6,13 +6,17 @@
 
 Three rows, each with the issue's targets beside it:
 
-* the real tiles of ``--data``: their own seam score (``evaluation.seam``; real dungeon tiles
+* the real tiles of ``--data``: their own seam score (``data.seam``; real dungeon tiles
   are drawn to repeat, so theirs is what "seamless" looks like), per class in the JSON;
 * ordinary sampling of ``--model``: seam score (target >= 2: an ordinary sprite does not wrap),
   FD against the data with its real-vs-real floor (``ldmsprites eval``'s code, the data's class
   proportions), seconds per tile;
 * ``--tileable`` sampling: seam score (target <= 1.1), FD / floor (target <= 2), seconds per tile
-  over ordinary sampling's (target <= 1.3).
+  over ordinary sampling's (target <= 1.3);
+* what the tiles' phase is worth: FD of one random half of the real tiles, each rolled by a
+  random offset, against the other half, over the floor (the same halves unrolled). A perfect
+  model of the tiles at a random phase (what noise rolling and circular-shift training give)
+  scores this, not 1.
 
 Seam scores are given along x, y and both; tileable sampling is scored on the finished tiles a
 user gets (one shared palette per batch, as ``generate --tileable``; ``--no-shared-palette``:
@@ -34,16 +38,34 @@ import numpy as np
 
 
 def seams(tiles: np.ndarray) -> dict:
-    from ldm_sprites.evaluation.seam import seam_summary
+    from ldm_sprites.data.seam import seam_summary
 
     return {axes: seam_summary(tiles, axes) for axes in ("xy", "x", "y")}
 
 
 def per_class_seams(tiles: np.ndarray, names: list[str]) -> dict:
-    from ldm_sprites.evaluation.seam import seam_summary
+    from ldm_sprites.data.seam import seam_summary
 
     return {c: seam_summary(tiles[[i for i, n in enumerate(names) if n == c]])["seam"]
             for c in sorted(set(names))}
+
+
+def random_phase_fd(real: np.ndarray, extractor, seed: int) -> dict:
+    """FD(half A rolled by random offsets, half B) and FD(A, B), the halves of ``real_split_fd``."""
+    import torch
+
+    from ldm_sprites.data.wrap import circular_shift
+    from ldm_sprites.evaluation.metrics import frechet_distance
+
+    perm = np.random.default_rng(seed).permutation(len(real))
+    h = len(real) // 2
+    a, b = real[perm[:h]], real[perm[h:2 * h]]
+    rolled = circular_shift(torch.from_numpy(a).permute(0, 3, 1, 2),
+                            torch.Generator().manual_seed(seed)).permute(0, 2, 3, 1).numpy()
+    fa, fb, fr = extractor(a), extractor(b), extractor(np.ascontiguousarray(rolled))
+    floor, shifted = frechet_distance(fa, fb), frechet_distance(fr, fb)
+    return {"fd": round(shifted, 3), "fd_floor": round(floor, 3),
+            "fd_over_floor": round(shifted / floor, 3)}
 
 
 def seconds_per_tile(pipe, labels: list[int], tileable: str | None, batch_size: int,
@@ -103,7 +125,8 @@ def main(argv=None) -> int:
     extractor = get_extractor(args.features, "cpu")
     result = {"model": args.model, "data": args.data, "num": num, "features": args.features,
               "real": {"n": len(real), "seam": seams(real),
-                       "per_class": per_class_seams(real, real_names)}}
+                       "per_class": per_class_seams(real, real_names)},
+              "real_random_phase": random_phase_fd(real, extractor, args.seed)}
     samples = {}
     labels = plan_labels(pipe.classes, data, num, "data")
     for mode, axes in (("plain", None), ("tileable", "xy")):
@@ -135,7 +158,9 @@ def main(argv=None) -> int:
     rows = ["| | seam xy | seam x | seam y | FD (floor) | FD / floor | s per tile |",
             "|---|---|---|---|---|---|---|",
             "| real tiles ({}) | {} | {} | {} | | | |".format(
-                len(real), *(result["real"]["seam"][a]["seam"] for a in ("xy", "x", "y")))]
+                len(real), *(result["real"]["seam"][a]["seam"] for a in ("xy", "x", "y"))),
+            "| real tiles at a random phase (half vs half) | | | | {:.3g} ({:.3g}) | {} | |".format(
+                *(result["real_random_phase"][k] for k in ("fd", "fd_floor", "fd_over_floor")))]
     for mode in ("plain", "tileable"):
         r = result[mode]
         rows.append(f"| {mode} | {r['seam']['xy']['seam']} | {r['seam']['x']['seam']} | "

@@ -46,7 +46,8 @@ _TRAIN_OVERRIDES = {
 _OVERRIDES = {
     **_TRAIN_OVERRIDES, "preset": "model.preset", "patch_size": "model.patch_size",
     "label_column": "data.label_column", "hue_jitter": "data.hue_jitter",
-    "circular_shift": "data.circular_shift", "prediction": "diffusion.prediction", "schedule": "diffusion.schedule",
+    "circular_shift": "data.circular_shift", "wrap_condition": "model.wrap_condition",
+    "prediction": "diffusion.prediction", "schedule": "diffusion.schedule",
     "timestep_bias": "diffusion.timestep_bias", "min_snr_gamma": "diffusion.min_snr_gamma",
     "guidance": "sample.guidance", "sampler": "sample.sampler", "sample_steps": "sample.steps",
 }

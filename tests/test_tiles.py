@@ -1,5 +1,6 @@
 """Seamless tiles (docs/tiles.md): circular-shift training, tileable sampling (noise rolling and a
-circularly padded decoder), the seam score, the tileset export and its errors."""
+circularly padded decoder), wrap-conditioned models, the seam score, the tileset export and its
+errors."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ldm_sprites.cli import cli
-from ldm_sprites.evaluation.seam import seam_scores, seam_summary
+from ldm_sprites.data.seam import seam_scores, seam_summary
 
 DEMO_AE = Path(__file__).resolve().parents[1] / "ldm_sprites" / "assets" / "demo-model" / "ae"
 
@@ -31,6 +32,23 @@ def smooth_fields(n: int, size: int = 16, grid: int = 3, seed: int = 0) -> np.nd
     img = torch.nn.functional.interpolate(lattice, size=(size, size), mode="bilinear",
                                           align_corners=True)
     rgb = (img * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    return np.concatenate([rgb, np.full(rgb.shape[:3] + (1,), 255, np.uint8)], -1)
+
+
+def lined_fields(n: int, size: int = 16, seed: int = 0) -> np.ndarray:
+    """Opaque smooth fields that wrap (whole cycles per tile), crossed by a dark line along row
+    and column size // 2: tiles drawn to repeat, with structure at a fixed place (mortar)."""
+    g = np.random.default_rng(seed)
+    i, j = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    out = np.full((n, size, size, 3), 0.6)
+    for k in range(n):
+        for c in range(3):
+            for ky, kx in ((0, 1), (1, 0), (1, 1)):
+                out[k, ..., c] += 0.15 * g.uniform(-1, 1) * np.cos(
+                    2 * np.pi * (kx * j + ky * i) / size + g.uniform(0, 2 * np.pi))
+    out[:, size // 2] *= 0.3
+    out[:, :, size // 2] *= 0.3
+    rgb = (out.clip(0, 1) * 255).round().astype(np.uint8)
     return np.concatenate([rgb, np.full(rgb.shape[:3] + (1,), 255, np.uint8)], -1)
 
 
@@ -55,6 +73,23 @@ def field_model(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def wrap_model(tmp_path_factory):
+    """A nano pixel DiT trained ~15 s with --wrap-condition on 32 lined fields that wrap and 32
+    smooth fields that do not."""
+    base = tmp_path_factory.mktemp("wrapfields")
+    data = base / "data"
+    data.mkdir()
+    for i, t in enumerate(np.concatenate([lined_fields(32), smooth_fields(32, seed=1)])):
+        Image.fromarray(t).save(data / f"{i:03d}.png")
+    out = base / "run"
+    res = run("train-diffusion", "--data", data, "--out", out, "--preset", "nano", "--size", 16,
+              "--batch-size", 16, "--steps", 600, "--lr", 0.002, "--sample-every", 0,
+              "--checkpoint-every", 600, "--no-flip", "--wrap-condition")
+    assert res.exit_code == 0, res.output
+    return out
+
+
 # --- the seam score ---------------------------------------------------------------------------
 
 
@@ -68,6 +103,21 @@ def test_seam_score_of_wrapping_and_cut_tiles():
     assert seam_scores(tile(ramp), "y")[0] == pytest.approx(1.0)      # flat along y: 0/0 -> 1
     s = seam_summary(np.stack([tile(wave), tile(ramp)]), "x")
     assert s["n"] == 2 and s["seam"] > 1.5 and s["above_1_5"] == 0.5
+
+
+def test_wrap_states_say_which_tiles_wrap_along_which_axis():
+    from ldm_sprites.data.wrap import wrap_states
+
+    yy, xx = np.mgrid[:16, :16]
+    wave = (127 + 100 * np.sin(2 * np.pi * (xx + 2 * yy) / 16)).astype(np.uint8)  # wraps both
+    ramp = (xx * 16).astype(np.uint8)                              # cut at x, flat along y
+    ramp_y = (yy * 14 + 8 + 8 * np.cos(2 * np.pi * xx / 16)).astype(np.uint8)   # cut at y only
+    tiles = np.stack([np.dstack([c, c, c, np.full_like(c, 255)]) for c in (wave, ramp, ramp_y)])
+    states = wrap_states(torch.from_numpy(tiles).permute(0, 3, 1, 2))
+    assert states.dtype == torch.long and states.tolist() == [[1, 1], [0, 1], [1, 0]]
+    # a mirrored tile keeps its states: the same two edges meet
+    mirrored = torch.from_numpy(tiles[:, :, ::-1].copy()).permute(0, 3, 1, 2)
+    assert torch.equal(wrap_states(mirrored), states)
 
 
 # --- training on circular shifts --------------------------------------------------------------
@@ -215,6 +265,95 @@ def test_unknown_tileable_axis_is_a_one_line_error(tmp_path):
     assert resolve_sampling(SampleSection(), 1000, tileable=True).tileable == "xy"
 
 
+# --- wrap-conditioned models ------------------------------------------------------------------
+
+
+def _randomised(model):
+    """``model`` with its zero-initialised parts (adaLN, output, token conv, wrap embedding)
+    filled, so a test sees what every part does."""
+    g = torch.Generator().manual_seed(0)
+    for name, p in model.named_parameters():
+        if p.dim() > 1 or "bias" not in name:
+            with torch.no_grad():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    return model.eval()
+
+
+def test_a_wrap_conditioned_dit_has_no_edge():
+    """Rolling the input by whole patches, with the position embedding rolled alike, rolls the
+    output: the tile's wrap-around is one more place inside it. An ordinary DiT's token conv
+    pads with zeros, so it has an edge."""
+    from ldm_sprites.diffusion.dit import build_dit
+
+    x, t, y = torch.randn(2, 4, 16, 16), torch.tensor([3, 700]), torch.tensor([0, 2])
+    for wrap, has_edge in ((True, False), (False, True)):
+        m = _randomised(build_dit("nano", input_size=16, in_channels=4, num_classes=2,
+                                  mlp_conv=True, wrap_condition=wrap))
+        with torch.no_grad():
+            out = m(x, t, y)
+            g = m.grid
+            m.pos_embed = m.pos_embed.view(1, g, g, -1).roll((1, 3), (1, 2)).reshape(1, g * g, -1)
+            rolled = m(x.roll((2, 6), (2, 3)), t, y)
+        err = (rolled - out.roll((2, 6), (2, 3))).abs().max().item()
+        assert (err > 1e-3) if has_edge else (err < 1e-5)
+
+
+def test_the_wrap_embedding_starts_as_a_no_op_and_then_conditions():
+    from ldm_sprites.diffusion.dit import WRAP_NO, WRAP_YES, build_dit
+
+    m = build_dit("nano", input_size=16, in_channels=4, num_classes=2, wrap_condition=True).eval()
+    x, t, y = torch.randn(2, 4, 16, 16), torch.tensor([3, 700]), torch.tensor([0, 2])
+    yes = torch.full((2, 2), WRAP_YES)
+    assert torch.equal(m(x, t, y), m(x, t, y, wrap=yes))
+    _randomised(m)
+    assert not torch.allclose(m(x, t, y, wrap=yes), m(x, t, y, wrap=torch.full((2, 2), WRAP_NO)))
+
+
+def test_wrap_conditioned_tiles_wrap_and_keep_the_datas_phase(wrap_model, tmp_path):
+    """The finished PNGs of `generate`: asked for tiles that wrap, the model draws them much
+    closer to wrapping than it draws its ordinary mix, and the dark lines stay on the middle
+    row and column where every wrapping training tile has them (noise rolling would have put
+    them anywhere)."""
+    common = ["generate", "--model", wrap_model, "--num", 32, "--seed", 0]
+    for name, extra in (("plain", []), ("xy", ["--tileable"]), ("x", ["--tileable", "x"])):
+        res = run(*common, *extra, "--out-dir", tmp_path / name)
+        assert res.exit_code == 0, res.output
+    plain, xy, x = (read_tiles(tmp_path / n) for n in ("plain", "xy", "x"))
+    assert seam_summary(xy)["seam"] <= 0.65 * seam_summary(plain)["seam"]
+    assert seam_summary(x, "x")["seam"] <= 0.75 * seam_summary(plain, "x")["seam"]
+    lum = xy[..., :3].astype(float).mean(-1)
+    assert lum.mean((0, 1))[8] < 0.8 * lum.mean() and lum.mean((0, 2))[8] < 0.8 * lum.mean()
+
+
+def test_wrap_conditioned_sampling_is_told_to_wrap_not_rolled(wrap_model):
+    from ldm_sprites.diffusion.dit import WRAP_UNKNOWN, WRAP_YES
+    from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(wrap_model)
+    assert pipe.wrap_conditioned
+    assert pipe.wrap_states(2, "x").tolist() == [[WRAP_YES, WRAP_UNKNOWN]] * 2
+    assert pipe.wrap_states(1, None).tolist() == [[WRAP_UNKNOWN, WRAP_UNKNOWN]]
+    # No noise rolling: the tiles are the sampler run once on the model told "wraps"; the
+    # guidance's unconditional half is told nothing, so guidance pushes towards wrapping too.
+    opts = pipe.sampling_options(tileable="xy")
+    den = pipe.denoiser(torch.full((3,), pipe.null_label), opts)
+    assert den.guidance == opts.guidance != 1.0
+    assert den.wrap.tolist() == [[WRAP_YES] * 2] * 3
+    assert den.null_wrap.tolist() == [[WRAP_UNKNOWN] * 2] * 3
+    a = pipe.sample([0] * 3, seed=5, tileable="xy")
+    assert torch.equal(a, pipe.sample([0] * 3, seed=5, tileable="xy"))
+    assert not torch.equal(a, pipe.sample([0] * 3, seed=5))
+
+
+def test_wrap_condition_and_circular_shift_are_a_one_line_error(demo_dir, tmp_path):
+    res = run("train-diffusion", "--data", demo_dir, "--out", tmp_path / "r", "--preset", "nano",
+              "--steps", 1, "--wrap-condition", "--circular-shift")
+    assert res.exit_code == 1
+    lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+    assert lines[-1] == ("Error: --wrap-condition and --circular-shift are two ways to train "
+                         "tiles: choose one (docs/tiles.md)")
+
+
 # --- export and variants ----------------------------------------------------------------------
 
 
@@ -300,3 +439,18 @@ def test_studio_tiles_toggle(tmp_path):
     plain = actions.generate(None, ["ice"], count=3, seed=1, record=False)
     assert plain.tileable is None and "tileset.tsx" not in \
         zipfile.ZipFile(actions.export_zip(plain, tmp_path / "p")).namelist()
+
+
+def test_a_wrap_conditioned_model_exports_to_onnx_with_its_wrap_input(wrap_model, tmp_path):
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from ldm_sprites.diffusion.onnx_export import use_onnx_runtime
+    from ldm_sprites.diffusion.pipeline import DiffusionPipeline
+
+    res = run("export-onnx", wrap_model, "--out", tmp_path / "onnx")
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "onnx" / "model.json").read_text())
+    assert meta["wrap_states"] == {"no": 0, "yes": 1, "unknown": 2}
+    ref = DiffusionPipeline.from_pretrained(wrap_model)
+    ort = use_onnx_runtime(DiffusionPipeline.from_pretrained(wrap_model), tmp_path / "onnx")
+    torch.testing.assert_close(ort.sample([0] * 2, seed=1, tileable="xy"),
+                               ref.sample([0] * 2, seed=1, tileable="xy"), atol=1e-3, rtol=1e-3)

@@ -57,31 +57,35 @@ def wrap_views(downsample: int, flip: bool) -> list[tuple[bool, tuple[int, int]]
             for a in range(f) for b in range(f)]
 
 
-def latent_cache_key(images: torch.Tensor, ae_hash: str, flip: bool, wrap: bool = False) -> str:
+def latent_cache_key(images: torch.Tensor, ae_hash: str, flip: bool, wrap: bool = False,
+                     phases: bool = True) -> str:
     h = hashlib.sha256()
     h.update(f"v{LATENT_CACHE_VERSION}|{ae_hash}|flip={bool(flip)}|{tuple(images.shape)}|".encode())
     if wrap:
-        h.update(b"wrap=xy|")
+        h.update(b"wrap=xy|" if phases else b"wrap=xy|phase0|")
     for i in range(0, images.shape[0], 4096):   # chunks: no full copy of a memory-mapped set
         h.update(images[i:i + 4096].contiguous().cpu().numpy().tobytes())
     return h.hexdigest()[:24]
 
 
 def encode_dataset(autoencoder, data, cache_dir: str | Path | None = None,
-                   flip: bool = True, wrap: bool = False) -> torch.Tensor:
+                   flip: bool = True, wrap: bool = False, phases: bool = True) -> torch.Tensor:
     """Scaled latents of ``data`` (a ``SpriteData``): (2, N, C, h, w) float32 with flip (index 1 =
     the mirrored sprites, encoded separately rather than mirroring latents: a conv encoder is not
     exactly flip-equivariant, and a VQ/FSQ code need not be), else (1, N, C, h, w).
 
     ``wrap`` (tiles, ``data.circular_shift``): every view of ``wrap_views`` — each orientation at
-    every sub-cell phase — encoded as the tile repeats (circularly padded convs): (V, N, C, h, w)."""
+    every sub-cell phase — encoded as the tile repeats (circularly padded convs): (V, N, C, h, w).
+    ``phases=False`` (``model.wrap_condition``, which keeps the tile's phase): each orientation
+    at phase (0, 0) only, still encoded as it repeats — the latent that wrapped decoding inverts."""
     from ldm_sprites.data.dataset import default_cache_dir
     from ldm_sprites.data.mapped import map_safetensors
 
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    key = latent_cache_key(data.images, autoencoder.reference()["hash"], flip, wrap)
+    key = latent_cache_key(data.images, autoencoder.reference()["hash"], flip, wrap, phases)
     cache_file = cache_dir / f"latents-{key}.safetensors"
-    views = wrap_views(autoencoder.downsample if wrap else 1, flip)   # f = 1: phase (0, 0) only
+    # f = 1: phase (0, 0) only
+    views = wrap_views(autoencoder.downsample if wrap and phases else 1, flip)
     n_views = len(views)
     if cache_file.is_file():
         try:
@@ -96,9 +100,10 @@ def encode_dataset(autoencoder, data, cache_dir: str | Path | None = None,
     encode = (lambda x: autoencoder.encode(x, wrap="xy")) if wrap else autoencoder.encode
     try:
         latents = _encode_to_file(encode, autoencoder, data.images, cache_file, views)
-        phases = autoencoder.downsample ** 2 if wrap else 1
-        what = (f"{n_views} views ({n_views // phases} orientation(s) x {phases} sub-cell "
-                "phases), as tiles") if wrap else f"{n_views} orientation(s)"
+        n_phases = autoencoder.downsample ** 2 if wrap and phases else 1
+        what = (f"{n_views} views ({n_views // n_phases} orientation(s) x {n_phases} sub-cell "
+                "phases), as tiles") if wrap and phases else \
+            f"{n_views} orientation(s)" + (", as tiles" if wrap else "")
         info(f"encoded {len(data)} sprites x {what} -> "
              f"{tuple(latents.shape[2:])} latents, cached as {cache_file.name}")
         return latents

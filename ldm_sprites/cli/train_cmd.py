@@ -25,6 +25,10 @@ from ldm_sprites.cli.common import device_option, run_options, seed_option, trai
 @click.option("--circular-shift/--no-circular-shift", default=None,
               help="Tiles: train on random wrap-around shifts of each tile, so the model learns "
                    "tiles that repeat (default off; docs/tiles.md).")
+@click.option("--wrap-condition/--no-wrap-condition", default=None,
+              help="Tiles: a DiT without an edge, told which training tiles wrap; "
+                   "generate --tileable then asks for tiles that wrap and keeps the data's "
+                   "phase (default off; docs/tiles.md).")
 @click.option("--prediction", type=click.Choice(["eps", "v"]), default=None)
 @click.option("--mixed-precision", type=click.Choice(["no", "bf16", "fp16"]), default=None,
               help="GPU only; ignored on CPU.")
@@ -35,7 +39,7 @@ from ldm_sprites.cli.common import device_option, run_options, seed_option, trai
 @device_option
 def train_diffusion(config_path, data_dir, out_dir, label_column, ae_dir, preset, steps, batch_size,
                     lr, size, channels, background, resample, hue_jitter, flip, circular_shift,
-                    prediction,
+                    wrap_condition, prediction,
                     mixed_precision, checkpoint_every, sample_every, compile_, resume, cache_dir, seed, device,
                     time_budget):
     """Train a class-conditional diffusion transformer on a folder of sprites."""
@@ -52,7 +56,7 @@ def train_diffusion(config_path, data_dir, out_dir, label_column, ae_dir, preset
         "data.size": size, "data.channels": int(channels) if channels else None,
         "data.background": background, "data.resample": resample,
         "data.label_column": label_column, "data.hue_jitter": hue_jitter, "data.flip": flip,
-        "data.circular_shift": circular_shift,
+        "data.circular_shift": circular_shift, "model.wrap_condition": wrap_condition,
         "diffusion.prediction": prediction,
     })
     result = run_diffusion_training(cfg, data_dir, out_dir, ae_dir=ae_dir or saved_ae,

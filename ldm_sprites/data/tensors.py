@@ -13,6 +13,13 @@ import numpy as np
 import torch
 
 
+def premultiplied(rgba: np.ndarray) -> np.ndarray:
+    """(..., 4) uint8 straight RGBA -> (..., 4) float64 premultiplied, in levels (0..255): the
+    colour a pixel adds over a background, where distances between soft pixels mean something."""
+    x = rgba.astype(np.float64)
+    return np.concatenate([x[..., :3] * x[..., 3:] / 255.0, x[..., 3:]], -1)
+
+
 def rgba_uint8_to_model(images: torch.Tensor, channels: int = 4) -> torch.Tensor:
     """(N, 4, H, W) uint8 straight RGBA -> (N, channels, H, W) float32 in [-1, 1], premultiplied."""
     x = images.float() / 255.0

@@ -30,6 +30,10 @@ class ModelSection:
     mlp_ratio: float = 4.0
     mlp_conv: bool = False           # depthwise 3x3 conv over the token grid in every MLP
     class_dropout: float = 0.1       # label dropout for classifier-free guidance
+    # Tiles (docs/tiles.md): a DiT without an edge (periodic position embedding, circular token
+    # conv) that learns from each tile whether it wraps along x and y, so `generate --tileable`
+    # asks for tiles that wrap and they keep the data's phase (bricks where the data has them).
+    wrap_condition: bool = False
     # Decided by training (the data, the autoencoder, the classes found); a saved config.json
     # carries them. A value in a config file is replaced.
     input_size: int | None = None

@@ -31,6 +31,9 @@ class DiTConfig:
     mlp_conv: bool = False        # a depthwise 3x3 conv over the token grid inside each MLP
     num_classes: int = 0          # 0 = unconditional; the null class id is always num_classes
     class_dropout: float = 0.1    # label dropout for classifier-free guidance
+    # Tiles: a network without an edge (periodic position embedding, circularly padded token
+    # conv) told per tile whether it wraps along x and along y (``WrapEmbedder``)
+    wrap_condition: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,6 +102,34 @@ class LabelEmbedder(nn.Module):
         return self.embedding_table(labels)
 
 
+# Wrap states a tile has along one axis; UNKNOWN is also the dropped ("null") state.
+WRAP_NO, WRAP_YES, WRAP_UNKNOWN = 0, 1, 2
+
+
+class WrapEmbedder(nn.Module):
+    """Whether a tile wraps along x and along y, each one of ``WRAP_NO`` / ``WRAP_YES`` /
+    ``WRAP_UNKNOWN``, embedded and added to the conditioning like the class. ``token_drop``
+    sets each axis to unknown with probability ``dropout_prob`` in training, so the model also
+    draws tiles without being told (ordinary sampling) and ``WRAP_YES`` can be asked for on
+    its own axis (``--tileable x`` for walls). Zero-initialised: the condition starts as no-op."""
+
+    def __init__(self, hidden_size: int, dropout_prob: float = 0.2):
+        super().__init__()
+        self.x_table = nn.Embedding(3, hidden_size)
+        self.y_table = nn.Embedding(3, hidden_size)
+        self.dropout_prob = dropout_prob
+
+    def token_drop(self, wrap: torch.Tensor, generator: torch.Generator | None = None):
+        drop = torch.rand(wrap.shape, generator=generator, device="cpu").to(wrap.device)
+        return torch.where(drop < self.dropout_prob, torch.full_like(wrap, WRAP_UNKNOWN), wrap)
+
+    def forward(self, wrap: torch.Tensor, train: bool, generator: torch.Generator | None = None):
+        """``wrap``: (B, 2) long, columns x and y."""
+        if train and self.dropout_prob > 0:
+            wrap = self.token_drop(wrap, generator)
+        return self.x_table(wrap[:, 0]) + self.y_table(wrap[:, 1])
+
+
 class Attention(nn.Module):
     def __init__(self, dim: int, num_heads: int):
         super().__init__()
@@ -120,12 +151,13 @@ class ConvMLP(nn.Module):
     depthwise convolutions use the matmul units poorly). Added as a zero-initialised residual, so
     at initialisation the block is exactly the plain MLP."""
 
-    def __init__(self, hidden_size: int, mlp_hidden: int, grid: int):
+    def __init__(self, hidden_size: int, mlp_hidden: int, grid: int, circular: bool = False):
         super().__init__()
         self.grid = grid
         self.fc1 = nn.Linear(hidden_size, mlp_hidden)
         self.act = nn.GELU(approximate="tanh")
-        self.dwconv = nn.Conv2d(mlp_hidden, mlp_hidden, 3, padding=1, groups=mlp_hidden)
+        self.dwconv = nn.Conv2d(mlp_hidden, mlp_hidden, 3, padding=1, groups=mlp_hidden,
+                                padding_mode="circular" if circular else "zeros")
         self.fc2 = nn.Linear(mlp_hidden, hidden_size)
 
     def forward(self, x):
@@ -141,14 +173,14 @@ class DiTBlock(nn.Module):
     block starts as the identity."""
 
     def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float = 4.0,
-                 conv_grid: int = 0):
+                 conv_grid: int = 0, circular: bool = False):
         super().__init__()
         self.norm1 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
         self.attn = Attention(hidden_size, num_heads)
         self.norm2 = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
         mlp_hidden = int(hidden_size * mlp_ratio)
         if conv_grid:
-            self.mlp = ConvMLP(hidden_size, mlp_hidden, conv_grid)
+            self.mlp = ConvMLP(hidden_size, mlp_hidden, conv_grid, circular)
         else:
             self.mlp = nn.Sequential(nn.Linear(hidden_size, mlp_hidden), nn.GELU(approximate="tanh"),
                                      nn.Linear(mlp_hidden, hidden_size))
@@ -186,6 +218,23 @@ def sincos_pos_embed_2d(dim: int, grid: int) -> np.ndarray:
     return np.concatenate([one_d(dim // 2, gh), one_d(dim // 2, gw)], axis=1)
 
 
+def torus_pos_embed_2d(dim: int, grid: int) -> np.ndarray:
+    """A periodic 2-D position embedding, (grid*grid, dim): per axis, sines of whole numbers of
+    cycles per tile (1 .. grid/2, each at its own phase), so the last row is as near the first
+    as any two neighbours. The network knows where in the tile a token is (a brick wall keeps
+    its mortar lines where the data has them) and has no edge: a tile's wrap-around is one more
+    place inside it."""
+    def one_d(d, pos):
+        m = np.arange(d, dtype=np.float64)
+        cycles = 1 + m % max(grid // 2, 1)
+        phase = m * 2.399963229728653          # the golden angle: no two channels alike
+        return np.sin(2 * np.pi * np.outer(pos.reshape(-1), cycles) / grid + phase)
+
+    gh, gw = np.meshgrid(np.arange(grid, dtype=np.float64), np.arange(grid, dtype=np.float64),
+                         indexing="ij")
+    return np.concatenate([one_d(dim // 2, gh), one_d(dim - dim // 2, gw)], axis=1)
+
+
 class DiT(nn.Module):
     """Predicts ε (or v) for a noisy input x_t given timestep t and class label y."""
 
@@ -203,10 +252,13 @@ class DiT(nn.Module):
         self.x_embedder = nn.Conv2d(c, h, kernel_size=p, stride=p)
         self.t_embedder = TimestepEmbedder(h)
         self.y_embedder = LabelEmbedder(config.num_classes, h, config.class_dropout)
+        self.wrap_embedder = WrapEmbedder(h) if config.wrap_condition else None
+        pos = torus_pos_embed_2d if config.wrap_condition else sincos_pos_embed_2d
         self.register_buffer("pos_embed", torch.from_numpy(
-            sincos_pos_embed_2d(h, self.grid)).float().unsqueeze(0), persistent=False)
+            pos(h, self.grid)).float().unsqueeze(0), persistent=False)
         conv_grid = self.grid if config.mlp_conv else 0
-        self.blocks = nn.ModuleList([DiTBlock(h, config.num_heads, config.mlp_ratio, conv_grid)
+        self.blocks = nn.ModuleList([DiTBlock(h, config.num_heads, config.mlp_ratio, conv_grid,
+                                              circular=config.wrap_condition)
                                      for _ in range(config.depth)])
         self.final_layer = FinalLayer(h, p, c)
         self.initialize_weights()
@@ -223,6 +275,9 @@ class DiT(nn.Module):
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         nn.init.zeros_(self.x_embedder.bias)
         nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
+        if self.wrap_embedder is not None:
+            nn.init.zeros_(self.wrap_embedder.x_table.weight)
+            nn.init.zeros_(self.wrap_embedder.y_table.weight)
         nn.init.normal_(self.t_embedder.mlp[0].weight, std=0.02)
         nn.init.normal_(self.t_embedder.mlp[2].weight, std=0.02)
         # adaLN-Zero: every block and the output start at zero.
@@ -242,10 +297,17 @@ class DiT(nn.Module):
         p, c = self.config.patch_size, self.config.in_channels
         return rearrange(x, "b (gh gw) (p1 p2 c) -> b c (gh p1) (gw p2)", gh=self.grid, p1=p, p2=p, c=c)
 
-    def forward(self, x, t, y, train: bool = False, generator: torch.Generator | None = None):
-        """x: (B, C, H, W), t: (B,) int timesteps, y: (B,) int labels (num_classes = null)."""
+    def forward(self, x, t, y, wrap: torch.Tensor | None = None, train: bool = False,
+                generator: torch.Generator | None = None):
+        """x: (B, C, H, W), t: (B,) int timesteps, y: (B,) int labels (num_classes = null);
+        ``wrap``: (B, 2) wrap states along x, y (``WRAP_*``) for a ``wrap_condition`` model
+        (None: unknown), ignored by others."""
         x = rearrange(self.x_embedder(x), "b d gh gw -> b (gh gw) d") + self.pos_embed.to(x.dtype)
         c = self.t_embedder(t) + self.y_embedder(y, train and self.training, generator)
+        if self.wrap_embedder is not None:
+            if wrap is None:
+                wrap = torch.full((len(y), 2), WRAP_UNKNOWN, dtype=torch.long, device=y.device)
+            c = c + self.wrap_embedder(wrap, train and self.training, generator)
         for block in self.blocks:
             x = block(x, c)
         return self.unpatchify(self.final_layer(x, c))

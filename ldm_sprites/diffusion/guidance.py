@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from ldm_sprites.diffusion.dit import WRAP_UNKNOWN
 from ldm_sprites.diffusion.schedule import NoiseSchedule
 
 class GuidedDenoiser:
@@ -36,8 +37,13 @@ class GuidedDenoiser:
     def __init__(self, model, schedule: NoiseSchedule, labels: torch.Tensor, null_label: int,
                  guidance: float = 1.0, prediction: str = "eps", clip_x0: float | None = None,
                  interval: tuple[float, float] | None = None, guide=None,
-                 autoguidance: float = 1.0):
+                 autoguidance: float = 1.0, wrap: torch.Tensor | None = None):
         self.model = model
+        # (N, 2) wrap states for a wrap-conditioned model (``dit.WrapEmbedder``). The
+        # unconditional half is told nothing (class null, wrap unknown), so guidance pushes
+        # towards "wraps" as it pushes towards the class.
+        self.wrap = wrap
+        self.null_wrap = None if wrap is None else torch.full_like(wrap, WRAP_UNKNOWN)
         self.guide = guide
         self.autoguidance = float(autoguidance) if guide is not None else 1.0
         self.schedule = schedule
@@ -56,20 +62,26 @@ class GuidedDenoiser:
         lo, hi = self.interval
         return self.guidance if (lo < sigma and (hi <= 0 or sigma <= hi)) else 1.0
 
+    def _run(self, net, x, t, labels, wrap=None):
+        if self.wrap is None:   # the plain call, (x, t, y): what every other model takes
+            return net(x, t, labels)
+        return net(x, t, labels, wrap=self.wrap if wrap is None else wrap)
+
     def model_output(self, x: torch.Tensor, t: torch.Tensor, g: float | None = None) -> torch.Tensor:
         g = self.guidance if g is None else g
         if g == 1.0:
-            out = cond = self.model(x, t, self.labels)
+            out = cond = self._run(self.model, x, t, self.labels)
         elif g == 0.0:
-            out, cond = self.model(x, t, self.null), None
+            out, cond = self._run(self.model, x, t, self.null, self.null_wrap), None
         else:
-            both = self.model(torch.cat([x, x]), torch.cat([t, t]),
-                              torch.cat([self.labels, self.null]))
+            both = self._run(self.model, torch.cat([x, x]), torch.cat([t, t]),
+                             torch.cat([self.labels, self.null]),
+                             None if self.wrap is None else torch.cat([self.wrap, self.null_wrap]))
             cond, uncond = both.chunk(2)
             out = uncond + g * (cond - uncond)
         if self.autoguidance == 1.0 or cond is None:
             return out
-        return out + (self.autoguidance - 1.0) * (cond - self.guide(x, t, self.labels))
+        return out + (self.autoguidance - 1.0) * (cond - self._run(self.guide, x, t, self.labels))
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:

@@ -3,7 +3,9 @@
 ``export_onnx(pipe, out)`` writes what a game tool needs to sample without Python or torch:
 
 * ``denoiser.onnx``: the DiT, ``(x (N,C,h,w) float32, t (N,) int64, y (N,) int64) -> out``,
-  out = ε̂ or v̂ (``prediction``); y = ``null_label`` is the unconditional half of guidance;
+  out = ε̂ or v̂ (``prediction``); y = ``null_label`` is the unconditional half of guidance; a
+  wrap-conditioned model (``model.wrap_condition``) takes a fourth input ``wrap (N,2) int64``,
+  the states along x and y (0 no, 1 wraps, 2 unknown: model.json's ``wrap_states``);
 * ``decoder.onnx`` (latent models): scaled latents ``z (N,c,h,w)`` -> pixels (N,C,H,W) in model
   space (premultiplied RGBA in [-1, 1]; clamp before use);
 * ``guide.onnx`` (models with an autoguidance guide): the guide DiT, same inputs and output;
@@ -76,12 +78,17 @@ def export_onnx(pipe, out: str | Path, opset: int = OPSET) -> dict:
     x = torch.randn(2, c, s, s)
     t = torch.tensor([10, 500])
     y = torch.tensor([0, pipe.null_label])
+    args, names = (x, t, y), ["x", "t", "y", "out"]
+    if pipe.wrap_conditioned:
+        from ldm_sprites.diffusion.dit import WRAP_UNKNOWN, WRAP_YES
+
+        args, names = (x, t, y, torch.tensor([[WRAP_YES, WRAP_UNKNOWN]] * 2)), \
+            ["x", "t", "y", "wrap", "out"]
     with torch.no_grad():
-        _export(model, (x, t, y), out / DENOISER, ["x", "t", "y", "out"], opset)
+        _export(model, args, out / DENOISER, names, opset)
         files = [DENOISER]
         if pipe.guide is not None:
-            _export(pipe.guide.float().eval().cpu(), (x, t, y), out / GUIDE, ["x", "t", "y", "out"],
-                    opset)
+            _export(pipe.guide.float().eval().cpu(), args, out / GUIDE, names, opset)
             files.append(GUIDE)
         if pipe.autoencoder is not None:
             _export(_Decoder(pipe.autoencoder).eval().cpu(), (x,), out / DECODER,
@@ -100,6 +107,8 @@ def export_onnx(pipe, out: str | Path, opset: int = OPSET) -> dict:
         "autoguidance": pipe.sampling_options().autoguidance,   # 1: no guide.onnx to use
         "pixels": "premultiplied RGBA (or RGB) in [-1, 1]: clamp, then (v + 1) * 127.5",
     }
+    if pipe.wrap_conditioned:   # tiles that wrap: wrap = 1 on the axes asked for, both halves
+        meta["wrap_states"] = {"no": 0, "yes": 1, "unknown": 2}
     (out / META).write_text(json.dumps(meta, indent=1))
     return meta
 
@@ -122,11 +131,12 @@ class OnnxDenoiser:
         self.session = _session(Path(path), threads)
         self.config = config
 
-    def __call__(self, x, t, y):
-        out = self.session.run(None, {"x": x.detach().float().cpu().numpy(),
-                                      "t": t.cpu().numpy().astype(np.int64),
-                                      "y": y.cpu().numpy().astype(np.int64)})[0]
-        return torch.from_numpy(out)
+    def __call__(self, x, t, y, wrap=None):
+        feed = {"x": x.detach().float().cpu().numpy(), "t": t.cpu().numpy().astype(np.int64),
+                "y": y.cpu().numpy().astype(np.int64)}
+        if wrap is not None:
+            feed["wrap"] = wrap.cpu().numpy().astype(np.int64)
+        return torch.from_numpy(self.session.run(None, feed)[0])
 
 
 class OnnxDecoder:
@@ -163,13 +173,15 @@ def max_difference(pipe, onnx_dir: str | Path, batch: int = 4, seed: int = 0) ->
     x = torch.randn((batch,) + tuple(pipe.noise_shape), generator=g)
     t = torch.randint(0, pipe.schedule.T, (batch,), generator=g)
     y = torch.randint(0, pipe.null_label + 1, (batch,), generator=g)
+    # a wrap-conditioned model's fourth input: every state along each axis
+    kw = {"wrap": torch.randint(0, 3, (batch, 2), generator=g)} if pipe.wrap_conditioned else {}
     model = pipe.model.float().cpu()
-    out = {"denoiser": float((OnnxDenoiser(onnx_dir / DENOISER, model.config)(x, t, y)
-                              - model(x, t, y)).abs().max())}
+    out = {"denoiser": float((OnnxDenoiser(onnx_dir / DENOISER, model.config)(x, t, y, **kw)
+                              - model(x, t, y, **kw)).abs().max())}
     if pipe.guide is not None:
         guide = pipe.guide.float().cpu()
-        out["guide"] = float((OnnxDenoiser(onnx_dir / GUIDE, guide.config)(x, t, y)
-                              - guide(x, t, y)).abs().max())
+        out["guide"] = float((OnnxDenoiser(onnx_dir / GUIDE, guide.config)(x, t, y, **kw)
+                              - guide(x, t, y, **kw)).abs().max())
     if pipe.autoencoder is not None:
         out["decoder"] = float((OnnxDecoder(onnx_dir / DECODER).decode(x)
                                 - pipe.autoencoder.decode(x)).abs().max())

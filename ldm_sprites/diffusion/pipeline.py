@@ -275,7 +275,9 @@ class DiffusionPipeline:
             else 1.0
         gen = torch.Generator().manual_seed(int(seed))
         fn = SAMPLERS[sampler]
-        rolls = roll_generator(seed) if opts.tileable else None
+        # Noise rolling makes any model's tiles wrap, at a random phase; a wrap-conditioned
+        # model (no edge, told to wrap) needs none and keeps the data's phase.
+        rolls = roll_generator(seed) if opts.tileable and not self.wrap_conditioned else None
 
         def run_batch(rows: slice, cb):
             y = labels[rows]
@@ -366,10 +368,31 @@ class DiffusionPipeline:
         (N,); null labels (``null_label``) or an unconditional model run without guidance."""
         labels = torch.as_tensor(labels, dtype=torch.long)
         guidance = opts.guidance
+        wrap = self.wrap_states(len(labels), opts.tileable)
         if not self.classes or bool((labels == self.null_label).all()):
-            labels, guidance = torch.full_like(labels, self.null_label), 1.0
+            labels = torch.full_like(labels, self.null_label)
+            # nothing to guide towards, unless a wrap-conditioned model is asked for tiles
+            if wrap is None or not opts.tileable:
+                guidance = 1.0
         model = self.model if self.compiled is None else self.compiled
         return GuidedDenoiser(model, self.schedule, labels.to(self.device), self.null_label,
                               guidance, self.prediction, clip_x0=self.x0_clip,
                               interval=opts.guidance_interval, guide=self.guide,
-                              autoguidance=opts.autoguidance)
+                              autoguidance=opts.autoguidance,
+                              wrap=wrap)
+
+    @property
+    def wrap_conditioned(self) -> bool:
+        """Trained with ``model.wrap_condition``: told whether each tile wraps (docs/tiles.md)."""
+        return bool(getattr(self.model.config, "wrap_condition", False))
+
+    def wrap_states(self, n: int, axes: str | None) -> torch.Tensor | None:
+        """What a wrap-conditioned model is asked for: tiles that wrap along ``axes`` ('xy',
+        'x', 'y'; None: ordinary sampling, "unknown" on both axes, the data's own mix); None for
+        other models."""
+        if not self.wrap_conditioned:
+            return None
+        from ldm_sprites.diffusion.dit import WRAP_UNKNOWN, WRAP_YES
+
+        row = [WRAP_YES if axes and a in axes else WRAP_UNKNOWN for a in "xy"]
+        return torch.tensor([row] * n, dtype=torch.long, device=self.device)

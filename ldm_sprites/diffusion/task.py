@@ -15,7 +15,7 @@ import torch
 
 from ldm_sprites.data.mapped import chunked_abs_max
 from ldm_sprites.data.tensors import augment, rgba_uint8_to_model
-from ldm_sprites.data.wrap import circular_shift
+from ldm_sprites.data.wrap import circular_shift, wrap_states
 from ldm_sprites.diffusion.config import DiffusionConfig
 from ldm_sprites.diffusion.dit import build_dit
 from ldm_sprites.diffusion.schedule import NoiseSchedule
@@ -67,6 +67,8 @@ class DiffusionTask:
             in_ch, size = cfg.data.channels, cfg.data.size
         self.cfg = replace(cfg, model=cfg.model.resolved(size, in_ch, len(self.classes)))
         self.model = build_dit(**asdict(self.cfg.model))
+        # model.wrap_condition: whether each tile wraps along x and y, measured on its pixels
+        self.wrap = wrap_states(images) if self.cfg.model.wrap_condition else None
         self.schedule = NoiseSchedule(cfg.diffusion.schedule, cfg.diffusion.timesteps)
         self.batch_size = cfg.train.batch_size
         self.device = torch.device("cpu")
@@ -88,6 +90,8 @@ class DiffusionTask:
         if self.latents is not None:
             self.latents = self.latents.to(device)
         self.labels = self.labels.to(device)
+        if self.wrap is not None:
+            self.wrap = self.wrap.to(device)
         return self
 
     def lr_lambda(self, cfg):
@@ -176,7 +180,8 @@ class DiffusionTask:
                                            self.cfg.diffusion.timestep_bias)
         noise = torch.randn(x0.shape, generator=generator).to(x0)
         x_t = self.schedule.q_sample(x0, t, noise)
-        out = model(x_t, t, y, train=True, generator=generator)
+        wrap = None if self.wrap is None else self.wrap[idx]
+        out = model(x_t, t, y, wrap=wrap, train=True, generator=generator)
         target = self.schedule.target(x0, noise, t, self.cfg.diffusion.prediction)
         per_sample = (out.float() - target.float()).pow(2).flatten(1).mean(1)
         w = self.schedule.loss_weight(t, self.cfg.diffusion.prediction,

@@ -13,7 +13,7 @@ from ldm_sprites.console import info, warn
 from ldm_sprites.evaluation.cleanliness import cleanliness_summary
 from ldm_sprites.evaluation.memorization import memorization_report, public
 from ldm_sprites.evaluation.metrics import bootstrap_fd, kid
-from ldm_sprites.evaluation.seam import seam_summary
+from ldm_sprites.data.seam import seam_summary
 
 
 def split_counts(weights: list[float], num: int) -> list[int]:
@@ -64,7 +64,7 @@ def evaluate(pipe, data, extractor, *, num: int, balance: str, sample_kw: dict, 
     FD comes with a ``bootstrap``-resample 95 % interval (``fd_ci95``) and the real-vs-real
     floor (``fd_real_halves``, ``fd_real_halves_ci95``); ``cleanliness`` holds the sprite
     statistics of ``evaluation.cleanliness`` for the generated and the real sprites; with
-    tileable sampling options, ``seam`` the seam scores (``evaluation.seam``) of both."""
+    tileable sampling options, ``seam`` the seam scores (``data.seam``) of both."""
     labels = plan_labels(pipe.classes, data, num, balance)
     # sample_kw may hold finish=FinishOptions: the sprites scored are the ones users get
     fake = pipe.sprites(labels, seed=seed, progress=True, **sample_kw)

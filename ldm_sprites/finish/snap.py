@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ldm_sprites.data.tensors import premultiplied
+
 TRANSPARENT = -1
 SOFT_HUE_TOL = 64  # straight-colour levels within which a soft pixel is the data's soft colour
 
@@ -59,13 +61,6 @@ def nearest(colors: np.ndarray, palette: np.ndarray) -> np.ndarray:
         return np.zeros(0, np.int64)
     _, index = cKDTree(palette.astype(np.float64)).query(colors.astype(np.float64))
     return np.asarray(index, np.int64)
-
-
-def premultiplied(rgba: np.ndarray) -> np.ndarray:
-    """(..., 4) uint8 straight RGBA -> (..., 4) float64 premultiplied, in levels (0..255): the
-    colour a pixel adds over a background, where distances between soft pixels mean something."""
-    x = rgba.astype(np.float64)
-    return np.concatenate([x[..., :3] * x[..., 3:] / 255.0, x[..., 3:]], -1)
 
 
 def snap_indices(rgba: np.ndarray, palette: np.ndarray, threshold: int,

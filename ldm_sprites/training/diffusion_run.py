@@ -36,6 +36,11 @@ def run_diffusion_training(cfg: DiffusionConfig, data_dir, out_dir, ae_dir=None,
     from ldm_sprites.training.trainer import seed_everything, train
 
     check_values(cfg)
+    if cfg.model.wrap_condition and cfg.data.circular_shift:
+        from ldm_sprites.errors import UserError
+
+        raise UserError("--wrap-condition and --circular-shift are two ways to train tiles: "
+                        "choose one (docs/tiles.md)")
     ensure_dir(out_dir)  # an unwritable --out fails now, not after decoding the data
     seed_everything(cfg.train.seed)
     latents = ae_info = autoencoder = None
@@ -54,8 +59,9 @@ def run_diffusion_training(cfg: DiffusionConfig, data_dir, out_dir, ae_dir=None,
     info(f"{len(data)} sprites, " + (f"{len(counts)} classes: " + ", ".join(
         f"{k} {v}" for k, v in counts.items()) if counts else "unconditional"))
     if ae_dir:
+        tiles = d.circular_shift or cfg.model.wrap_condition
         latents = encode_dataset(autoencoder, data, cache_dir=cache_dir, flip=d.flip,
-                                 wrap=d.circular_shift)
+                                 wrap=tiles, phases=d.circular_shift)
         ae_info = autoencoder.reference()
     task = DiffusionTask(cfg, data.images, data.labels, data.classes, latents=latents,
                          ae_info=ae_info, autoencoder=autoencoder)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ldm_sprites.finish.snap import premultiplied
+from ldm_sprites.data.tensors import premultiplied
 
 EPS = 1e-6
 
