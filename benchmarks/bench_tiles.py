@@ -140,7 +140,9 @@ def main(argv=None) -> int:
         names = [pipe.classes[c] for c in labels] if pipe.classes else ["tile"] * len(fake)
         floor = res["fd_real_halves"]
         timing_labels = [labels[i % len(labels)] for i in range(args.time_num)]
+        result.setdefault("real_cleanliness", res["cleanliness"]["real"])
         result[mode] = {"seam": seams(fake), "per_class": per_class_seams(fake, names),
+                        "cleanliness": res["cleanliness"]["generated"],
                         "fd": res["fd"], "fd_ci95": res["fd_ci95"], "fd_floor": floor,
                         "fd_over_floor": round(res["fd"] / floor, 3) if floor else None,
                         "seconds_per_tile": round(seconds_per_tile(
@@ -155,17 +157,24 @@ def main(argv=None) -> int:
         "tileable FD <= 2x floor": (tiles["fd_over_floor"] or 99) <= 2,
         "tileable time <= 1.3x plain": tiles["time_over_plain"] <= 1.3}
     atomic_write_json(out / "tiles.json", result)
-    rows = ["| | seam xy | seam x | seam y | FD (floor) | FD / floor | s per tile |",
-            "|---|---|---|---|---|---|---|",
-            "| real tiles ({}) | {} | {} | {} | | | |".format(
-                len(real), *(result["real"]["seam"][a]["seam"] for a in ("xy", "x", "y"))),
-            "| real tiles at a random phase (half vs half) | | | | {:.3g} ({:.3g}) | {} | |".format(
-                *(result["real_random_phase"][k] for k in ("fd", "fd_floor", "fd_over_floor")))]
+    def clean(c):   # medians per tile: colours a person counts, lone pixels
+        return f"{c['visible_colors']['median']:g} | {100 * c['isolated']['median']:.1f} %"
+
+    rows = ["| | seam xy | seam x | seam y | FD (floor) | FD / floor | s per tile | colours | "
+            "isolated |",
+            "|---|---|---|---|---|---|---|---|---|",
+            "| real tiles ({}) | {} | {} | {} | | | | {} |".format(
+                len(real), *(result["real"]["seam"][a]["seam"] for a in ("xy", "x", "y")),
+                clean(result["real_cleanliness"])),
+            "| real tiles at a random phase (half vs half) | | | | {:.3g} ({:.3g}) | {} | | | |"
+            .format(*(result["real_random_phase"][k] for k in ("fd", "fd_floor",
+                                                                "fd_over_floor")))]
     for mode in ("plain", "tileable"):
         r = result[mode]
         rows.append(f"| {mode} | {r['seam']['xy']['seam']} | {r['seam']['x']['seam']} | "
                     f"{r['seam']['y']['seam']} | {r['fd']:.3g} ({r['fd_floor'] or 0:.3g}) | "
-                    f"{r['fd_over_floor']} | {r['seconds_per_tile']:.4f} |")
+                    f"{r['fd_over_floor']} | {r['seconds_per_tile']:.4f} | "
+                    f"{clean(r['cleanliness'])} |")
     rows.append("")
     rows += [f"- {k}: {'yes' if ok else 'NO'}" for k, ok in result["targets"].items()]
     text = "\n".join(rows) + "\n"

@@ -24,8 +24,8 @@ AE_CONFIGS = [p for p in CONFIGS if _is_autoencoder(p)]
 DIFFUSION_CONFIGS = [p for p in CONFIGS if not _is_autoencoder(p)]
 # The autoencoder recipe each latent diffusion config trains on (as its comment says); the rest
 # learn pixels at their own data.size. A new diffusion config belongs in one of the two.
-LATENT_ON = {"cpu-dit": "cpu-ae", "dcss-dit": "dcss-ae", "demo-dit": "demo-ae",
-             "dit-latent": "ae-kl", "dit-latent-tiny": "ae-tiny"}
+LATENT_ON = {"cpu-dit": "cpu-ae", "dcss-dit": "dcss-ae", "dcss-tiles": "dcss-ae",
+             "demo-dit": "demo-ae", "dit-latent": "ae-kl", "dit-latent-tiny": "ae-tiny"}
 PIXEL = {"ddpm-pixel", "dcss-pixel", "pixel-tiny"}
 
 
@@ -86,7 +86,11 @@ def test_diffusion_configs_build_their_dit_at_the_inputs_they_train_on(path):
     if path.stem in LATENT_ON:
         ae = load_config(CONFIG_DIR / f"{LATENT_ON[path.stem]}.yaml", AEConfig)
         channels, side = ae.model.latent_channels, ae.data.size // ae.model.downsample
-        task = DiffusionTask(cfg, None, labels, classes,
+        # a wrap-conditioned model measures its tiles' edges: give it some tiles
+        tiles = torch.randint(0, 256, (n, 4, ae.data.size, ae.data.size), dtype=torch.uint8,
+                              generator=torch.Generator().manual_seed(0)) \
+            if cfg.model.wrap_condition else None
+        task = DiffusionTask(cfg, tiles, labels, classes,
                              latents=torch.randn(2, n, channels, side, side))
     else:
         channels, side = cfg.data.channels, cfg.data.size

@@ -68,7 +68,11 @@ class DiffusionTask:
         self.cfg = replace(cfg, model=cfg.model.resolved(size, in_ch, len(self.classes)))
         self.model = build_dit(**asdict(self.cfg.model))
         # model.wrap_condition: whether each tile wraps along x and y, measured on its pixels
-        self.wrap = wrap_states(images) if self.cfg.model.wrap_condition else None
+        self.wrap = None
+        if self.cfg.model.wrap_condition:
+            if images is None:
+                raise ValueError("model.wrap_condition measures the tiles: pass their images")
+            self.wrap = wrap_states(images)
         self.schedule = NoiseSchedule(cfg.diffusion.schedule, cfg.diffusion.timesteps)
         self.batch_size = cfg.train.batch_size
         self.device = torch.device("cpu")

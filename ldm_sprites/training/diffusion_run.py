@@ -66,6 +66,10 @@ def run_diffusion_training(cfg: DiffusionConfig, data_dir, out_dir, ae_dir=None,
     task = DiffusionTask(cfg, data.images, data.labels, data.classes, latents=latents,
                          ae_info=ae_info, autoencoder=autoencoder)
     task.model_files = training_palette_files(data.images)  # palette.json & co. in checkpoints
+    if task.wrap is not None:
+        wx, wy = (int(v) for v in task.wrap.sum(0))
+        info(f"wrap condition: {wx} of {len(data)} tiles wrap left-right, {wy} top-bottom "
+             f"({int((task.wrap.sum(1) == 2).sum())} both)")
     n_params = sum(p.numel() for p in task.model.parameters())
     info(f"DiT {n_params / 1e6:.2f} M parameters, {task.model.config.num_tokens} tokens, "
          f"{task.model.flops_per_image() / 1e9:.3f} GFLOP per image forward")
