@@ -71,6 +71,22 @@ def test_colour_merging_keeps_a_rare_distant_colour():
     assert set(np.unique(out).tolist()) == {0, 2}
 
 
+def test_a_shared_palette_keeps_a_dark_low_contrast_tile_in_more_than_one_colour():
+    """Three large, contrasty tiles and one dark tile in two close shades share 4 colours.
+    By summed pixel counts the dark shades merge first (the cheapest merge: close, and one
+    tile's pixels); weighed fairly (each tile's shares over its own colour variance) the dark
+    tile keeps both and a contrasty tile gives up a shade it barely needs."""
+    pal = np.array([(250, 250, 250), (10, 10, 10), (200, 40, 40), (40, 40, 200),
+                    (30, 30, 34), (36, 36, 40)], np.uint8)
+    idx = np.zeros((4, 16, 16), np.int16)
+    idx[0, :, :8], idx[0, :, 8:] = 0, 1          # white | black
+    idx[1, :, :8], idx[1, :, 8:] = 2, 0          # red | white
+    idx[2, :, :8], idx[2, :, 8:] = 3, 1          # blue | black
+    idx[3, ::2], idx[3, 1::2] = 4, 5             # dark, low contrast: two close shades
+    out = limit_colors(idx, pal, per_sprite=None, shared=5)
+    assert len(np.unique(out)) <= 5 and set(np.unique(out[3]).tolist()) == {4, 5}
+
+
 def _sprite_with_outline_and_eye() -> np.ndarray:
     """(1, 16, 16) indices: a diamond body with a 1-px dark outline, a 1-px eye and a 1-px
     diagonal line, the features cleanup must never erode."""

@@ -221,13 +221,30 @@ def _limited(counts: np.ndarray, palette: np.ndarray, limit: int, chunk: int = 8
     return remap
 
 
+# Variance floor of fair_counts, in squared levels: a flat tile does not outweigh the rest.
+FAIR_VARIANCE_FLOOR = 64.0
+
+
+def fair_counts(counts: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """(N, K) per-sprite counts -> (K,) batch weights for one shared palette in which every
+    sprite keeps its own contrast: each sprite's colour shares divided by its own colour
+    variance. Summed pixel counts let a few large, contrasty tiles decide, and merging by count
+    times distance takes a dark, low-contrast tile's close shades first, leaving it flat."""
+    n_px = counts.sum(1, keepdims=True).astype(np.float64)
+    share = counts / np.maximum(n_px, 1)
+    pal = distance_space(palette)
+    mean = share @ pal
+    var = (share * ((pal[None] - mean[:, None]) ** 2).sum(-1)).sum(1)
+    return (share / np.maximum(var, FAIR_VARIANCE_FLOOR)[:, None]).sum(0)
+
+
 def limit_colors(idx: np.ndarray, palette: np.ndarray, per_sprite: int | None,
                  shared: int | None = None) -> np.ndarray:
     """At most ``shared`` colours over the whole batch, then at most ``per_sprite`` in each.
     ``palette`` is (K, 3) colours or (K, 4) RGBA entries (distances as ``distance_space``)."""
     k = len(palette)
     if shared is not None:
-        remap = _limited(sprite_counts(idx, k).sum(0, keepdims=True), palette, shared)
+        remap = _limited(fair_counts(sprite_counts(idx, k), palette)[None], palette, shared)
         idx = _apply(idx, np.repeat(remap, idx.shape[0], 0))
     if per_sprite is not None:
         idx = _apply(idx, _limited(sprite_counts(idx, k), palette, per_sprite))
