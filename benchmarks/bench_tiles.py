@@ -56,10 +56,10 @@ def random_phase_fd(real: np.ndarray, extractor, seed: int) -> dict:
 
     from ldm_sprites.data.wrap import circular_shift
     from ldm_sprites.evaluation.metrics import frechet_distance
+    from ldm_sprites.evaluation.run import real_halves
 
-    perm = np.random.default_rng(seed).permutation(len(real))
-    h = len(real) // 2
-    a, b = real[perm[:h]], real[perm[h:2 * h]]
+    ia, ib = real_halves(len(real), seed)
+    a, b = real[ia], real[ib]
     rolled = circular_shift(torch.from_numpy(a).permute(0, 3, 1, 2),
                             torch.Generator().manual_seed(seed)).permute(0, 2, 3, 1).numpy()
     fa, fb, fr = extractor(a), extractor(b), extractor(np.ascontiguousarray(rolled))

@@ -47,14 +47,20 @@ def plan_labels(model_classes: list[str], data, num: int, balance: str) -> list[
     return [c for c, k in enumerate(counts) for _ in range(k)]
 
 
+def real_halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The two random halves (index arrays, n // 2 each) the real-vs-real floor compares."""
+    perm = np.random.default_rng(seed).permutation(n)
+    h = n // 2
+    return perm[:h], perm[h:2 * h]
+
+
 def real_split_fd(feats: np.ndarray, seed: int, resamples: int = 0) -> dict | None:
     """FD between two random halves of the real set — the score of a perfect model, the floor
     below which differences are noise — with its bootstrap interval (see ``bootstrap_fd``)."""
     if len(feats) < 8:
         return None
-    perm = np.random.default_rng(seed).permutation(len(feats))
-    h = len(perm) // 2
-    return bootstrap_fd(feats[perm[:h]], feats[perm[h:2 * h]], resamples=resamples, seed=seed)
+    a, b = real_halves(len(feats), seed)
+    return bootstrap_fd(feats[a], feats[b], resamples=resamples, seed=seed)
 
 
 def evaluate(pipe, data, extractor, *, num: int, balance: str, sample_kw: dict, seed: int,
