@@ -19,8 +19,10 @@ Three rows, each with the issue's targets beside it:
   scores this, not 1.
 
 Seam scores are given along x, y and both; tileable sampling is scored on the finished tiles a
-user gets (one shared palette per batch, as ``generate --tileable``; ``--no-shared-palette``:
-each tile in its own colours). Timing samples
+user gets: one shared palette per sheet of ``--sheet-size`` variants of one class, as
+``generate --tileable --class floor --num 8`` makes them (``--sheet-size 0``: one palette for
+all ``--num`` tiles of every class; ``--no-shared-palette``: each tile in its own colours;
+``--max-colors``: the shared palette's size, default 32). Timing samples
 ``--time-num`` tiles of each mode, finished, after one warm-up batch, on one thread unless
 ``OMP_NUM_THREADS`` says otherwise. Writes ``tiles.json``, ``tiles.md`` and ``tiles.png`` (real
 tiles, ordinary and tileable samples, each 3x3) under ``--out``.
@@ -103,6 +105,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-shared-palette", dest="shared_palette", action="store_false",
                     help="finish tileable tiles each in its own colours (generate's "
                          "--no-shared-palette) instead of one palette per batch")
+    ap.add_argument("--sheet-size", type=int, default=8,
+                    help="tiles of one class that share a palette (0: all of them)")
+    ap.add_argument("--max-colors", type=int, default=None,
+                    help="colours of a shared palette (default: finishing's, 32)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="bench-tiles")
     args = ap.parse_args(argv)
@@ -131,12 +137,14 @@ def main(argv=None) -> int:
     labels = plan_labels(pipe.classes, data, num, "data")
     for mode, axes in (("plain", None), ("tileable", "xy")):
         opts = pipe.sampling_options(tileable=axes)
-        finish = FinishOptions(shared_palette=bool(axes) and args.shared_palette)
+        shared = bool(axes) and args.shared_palette
+        finish = FinishOptions(shared_palette=shared,
+                               max_colors=args.max_colors if shared else None)
         kw = {"options": opts, "batch_size": args.batch_size, "finish": finish}
         res, fake, _, _ = evaluate(pipe, data, extractor, num=num, balance="data", sample_kw=kw,
                                    seed=args.seed, percentile=1.0, kid_subsets=10,
                                    kid_subset_size=min(num, len(real)),
-                                   bootstrap=args.bootstrap)
+                                   bootstrap=args.bootstrap, sheet_size=args.sheet_size)
         names = [pipe.classes[c] for c in labels] if pipe.classes else ["tile"] * len(fake)
         floor = res["fd_real_halves"]
         timing_labels = [labels[i % len(labels)] for i in range(args.time_num)]
@@ -147,7 +155,8 @@ def main(argv=None) -> int:
                         "fd_over_floor": round(res["fd"] / floor, 3) if floor else None,
                         "seconds_per_tile": round(seconds_per_tile(
                             pipe, timing_labels, axes, args.batch_size, finish), 5),
-                        "sampling": opts.as_dict()}
+                        "sampling": opts.as_dict(), "finish": finish.to_json(),
+                        "sheet_size": args.sheet_size if shared else None}
         samples[mode] = fake
     plain, tiles = result["plain"], result["tileable"]
     tiles["time_over_plain"] = round(tiles["seconds_per_tile"] / plain["seconds_per_tile"], 3)

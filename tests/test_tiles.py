@@ -239,6 +239,37 @@ def test_eval_reports_the_seam_of_tileable_output(field_model, tmp_path):
     assert seam["generated"]["axes"] == "xy" and "seam score" in res.output
 
 
+def test_sheets_are_runs_of_one_class():
+    from ldm_sprites.evaluation.run import sheets
+
+    got = sheets([0, 0, 0, 1, 1, 2], 2)
+    assert [g.tolist() for g in got] == [[0, 1], [2], [3, 4], [5]]
+    assert [g.tolist() for g in sheets([0, 1, 1], 0)] == [[0, 1, 2]]
+
+
+def test_eval_finishes_each_sheet_in_its_own_palette(field_model, tmp_path):
+    """eval --tileable scores what `generate --num 8` gives: each sheet of 8 shares one palette
+    of --max-colors, and the sheets differ from each other; --sheet-size 0 puts all 16 in one
+    palette. The samples are the same either way (finishing comes after sampling)."""
+    def scored(sheet, name):
+        folder = tmp_path / name
+        res = run("eval", "--model", field_model, "--data", field_model.parent / "data",
+                  "--num", 16, "--tileable", "--max-colors", 4, "--sheet-size", sheet,
+                  "--features", "random-cnn", "--bootstrap", 0, "--kid-subsets", 2,
+                  "--out", tmp_path / f"{name}.json", "--samples", folder)
+        assert res.exit_code == 0, res.output
+        assert json.loads((tmp_path / f"{name}.json").read_text())["sheet_size"] == sheet
+        return read_tiles(folder)
+
+    def colours(tiles):
+        return {tuple(p) for p in tiles.reshape(-1, 4) if p[3]}
+
+    by_sheet, whole = scored(8, "sheets"), scored(0, "whole")
+    assert len(colours(by_sheet[:8])) <= 4 and len(colours(by_sheet[8:])) <= 4
+    assert len(colours(whole)) <= 4 < len(colours(by_sheet))
+    assert not np.array_equal(by_sheet, whole)
+
+
 def test_tileable_sampling_is_reproducible_and_keeps_the_initial_noise(field_model):
     from ldm_sprites.diffusion.pipeline import DiffusionPipeline
 

@@ -17,7 +17,7 @@ from ldm_sprites.errors import UserError
 
 # Which options each mode reads; one set on the command line for a mode that ignores it is an
 # error rather than silently nothing.
-MODEL_ONLY = {"copy_percentile", "kid_subsets", "kid_subset_size", "samples_dir"}
+MODEL_ONLY = {"copy_percentile", "kid_subsets", "kid_subset_size", "samples_dir", "sheet_size"}
 SAMPLING = {"features", "bootstrap", "balance", "label_column", "sampler", "spacing", "steps",
             "guidance", "autoguidance", "batch_size", *FINISH_PARAMS}
 IGNORED = {"model": {"every", "threads", "guide", "timesteps"},
@@ -69,6 +69,10 @@ DEFAULT_NUM = {"model": 500, "curve": 192, "denoiser": 96}
 @click.option("--copy-percentile", type=click.FloatRange(0, 100), default=1.0, show_default=True,
               help="A sample closer to a training sprite than this percentile of train-train "
                    "nearest-neighbour distances counts as a copy.")
+@click.option("--sheet-size", type=click.IntRange(0, 100000), default=8, show_default=True,
+              help="With a shared palette (on for --tileable): finish the samples in sheets of "
+                   "this many variants of one class, each in its own palette, as "
+                   "`generate --class C --num 8` makes them (0: all --num in one palette).")
 @click.option("--kid-subsets", type=click.IntRange(1, 10000), default=100, show_default=True)
 @click.option("--kid-subset-size", type=click.IntRange(2, 100000), default=1000, show_default=True)
 @click.option("--weights", type=click.Choice(["ema", "model"]), default="ema", show_default=True)
@@ -183,7 +187,7 @@ def _denoiser(runs, every, timesteps, *, data_dir, out_json, num, seed, weights,
 
 def _model(model_dir, *, data_dir, out_json, num, features, bootstrap, balance, label_column,
            sampler, spacing, steps, guidance, autoguidance, tileable, seed, batch_size,
-           copy_percentile,
+           copy_percentile, sheet_size,
            kid_subsets, kid_subset_size, weights, ae_dir, cache_dir, samples_dir, device,
            **finish_flags):
     """``eval --model``: one model's FD, KID, cleanliness, copies and per-class counts."""
@@ -209,7 +213,7 @@ def _model(model_dir, *, data_dir, out_json, num, features, bootstrap, balance, 
     # Only what the user set: eval scores the sprites `generate` draws with the same options.
     opts = pipe.sampling_options(sampler=sampler, steps=steps, guidance=guidance,
                                  spacing=spacing, autoguidance=autoguidance, tileable=tileable)
-    # Tiles of one batch share a palette, as `generate --tileable` finishes them.
+    # Tiles of one sheet share a palette, as `generate --tileable` finishes them.
     sample_kw = {"options": opts, "batch_size": batch_size,
                  "finish": to_finish_options(finish_flags,
                                              shared_default=opts.tileable is not None)}
@@ -217,7 +221,7 @@ def _model(model_dir, *, data_dir, out_json, num, features, bootstrap, balance, 
     result, fake, real, mem = evaluate(pipe, data, extractor, num=num, balance=balance,
                                        sample_kw=sample_kw, seed=seed, percentile=copy_percentile,
                                        kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
-                                       bootstrap=bootstrap)
+                                       bootstrap=bootstrap, sheet_size=sheet_size)
     if samples_dir:
         from ldm_sprites.evaluation.run import plan_labels
         from ldm_sprites.image_files import save_sprite

@@ -63,17 +63,53 @@ def real_split_fd(feats: np.ndarray, seed: int, resamples: int = 0) -> dict | No
     return bootstrap_fd(feats[a], feats[b], resamples=resamples, seed=seed)
 
 
+def sheets(labels: list[int], size: int) -> list[np.ndarray]:
+    """Index arrays of the sheets a user would generate: runs of at most ``size`` samples of
+    one class, in order (``size`` 0: everything in one sheet)."""
+    labels = np.asarray(labels)
+    if size <= 0 or len(labels) == 0:
+        return [np.arange(len(labels))]
+    out = []
+    for c in dict.fromkeys(labels.tolist()):   # classes in the order they come
+        idx = np.flatnonzero(labels == c)
+        out += [idx[i:i + size] for i in range(0, len(idx), size)]
+    return out
+
+
+def generated_sprites(pipe, labels: list[int], *, seed: int, sample_kw: dict,
+                      sheet_size: int = 0) -> np.ndarray:
+    """The sprites users get for ``labels``: sampled and finished as ``sample_kw['finish']``
+    says. A shared palette is one sheet's, so with ``sheet_size`` each run of that many
+    samples of one class is finished on its own, as ``generate --class C --num N`` finishes
+    the N it makes; the samples themselves do not depend on it (finishing comes after)."""
+    finish = sample_kw.get("finish")
+    if not (sheet_size and finish is not None and finish.shared_palette):
+        return pipe.sprites(labels, seed=seed, progress=True, **sample_kw)
+    from ldm_sprites.finish import FinishOptions
+
+    raw = pipe.sprites(labels, seed=seed, progress=True,
+                       **{**sample_kw, "finish": FinishOptions(mode="none")})
+    wrap = getattr(sample_kw.get("options"), "tileable", None)
+    out = np.empty_like(raw)
+    for idx in sheets(labels, sheet_size):
+        out[idx] = pipe.finish(raw[idx], finish, wrap=wrap)
+    return out
+
+
 def evaluate(pipe, data, extractor, *, num: int, balance: str, sample_kw: dict, seed: int,
-             percentile: float, kid_subsets: int, kid_subset_size: int, bootstrap: int = 50):
+             percentile: float, kid_subsets: int, kid_subset_size: int, bootstrap: int = 50,
+             sheet_size: int = 0):
     """Returns (result dict for JSON, generated sprites, real sprites, memorisation report).
 
     FD comes with a ``bootstrap``-resample 95 % interval (``fd_ci95``) and the real-vs-real
     floor (``fd_real_halves``, ``fd_real_halves_ci95``); ``cleanliness`` holds the sprite
     statistics of ``evaluation.cleanliness`` for the generated and the real sprites; with
-    tileable sampling options, ``seam`` the seam scores (``data.seam``) of both."""
+    tileable sampling options, ``seam`` the seam scores (``data.seam``) of both. A shared
+    palette is chosen per sheet of ``sheet_size`` samples of one class (``generated_sprites``;
+    0: one palette for all ``num``)."""
     labels = plan_labels(pipe.classes, data, num, balance)
     # sample_kw may hold finish=FinishOptions: the sprites scored are the ones users get
-    fake = pipe.sprites(labels, seed=seed, progress=True, **sample_kw)
+    fake = generated_sprites(pipe, labels, seed=seed, sample_kw=sample_kw, sheet_size=sheet_size)
     real = data.images.permute(0, 2, 3, 1).contiguous().numpy()
     f_fake, f_real = extractor(fake), extractor(real)
     k_mean, k_std = kid(f_fake, f_real, subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
@@ -88,7 +124,7 @@ def evaluate(pipe, data, extractor, *, num: int, balance: str, sample_kw: dict, 
         "fd_bootstrap_resamples": fd["resamples"],
         "kid_mean": round(k_mean, 8), "kid_std": round(k_std, 8),
         "kid_subsets": kid_subsets, "kid_subset_size": min(kid_subset_size, len(fake), len(real)),
-        "balance": balance, "seed": seed,
+        "balance": balance, "seed": seed, "sheet_size": sheet_size,
         "memorization": public(mem),
         "cleanliness": {"generated": cleanliness_summary(fake), "real": cleanliness_summary(real)},
     }
