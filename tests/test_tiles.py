@@ -376,6 +376,36 @@ def test_wrap_conditioned_sampling_is_told_to_wrap_not_rolled(wrap_model):
     assert not torch.equal(a, pipe.sample([0] * 3, seed=5))
 
 
+def test_tileable_variations_of_a_tile_wrap_and_share_its_palette(wrap_model, tmp_path):
+    """`vary --tileable`: variants of a tile that does not wrap come out wrapping (far better
+    than plain variations of it), differ from each other, share one palette, and the export
+    carries their tileset; strength 1 is `generate --tileable` byte for byte."""
+    tile = smooth_fields(1, seed=7)[0]
+    src = tmp_path / "src.png"
+    Image.fromarray(tile).save(src)
+    common = ["vary", src, "--model", wrap_model, "--strength", 0.7, "--num", 12, "--seed", 1,
+              "--max-colors", 8]
+    res = run(*common, "--tileable", "--out-dir", tmp_path / "tiles", "--export", tmp_path / "ex")
+    assert res.exit_code == 0, res.output
+    res = run(*common, "--out-dir", tmp_path / "plain")
+    assert res.exit_code == 0, res.output
+    tiles, plain = read_tiles(tmp_path / "tiles"), read_tiles(tmp_path / "plain")
+    assert seam_summary(tiles)["seam"] <= 0.75 * seam_summary(plain)["seam"]
+    assert len({t.tobytes() for t in tiles}) == 12
+    assert len({tuple(p) for p in tiles.reshape(-1, 4) if p[3]}) <= 8
+    assert ET.parse(tmp_path / "ex" / "tileset.tsx").getroot().get("tilecount") == "12"
+    assert json.loads((tmp_path / "tiles" / "sprites.json").read_text())["tileable"] == "xy"
+    res = run("vary", src, "--model", wrap_model, "--strength", 1, "--num", 3, "--seed", 2,
+              "--tileable", "--out-dir", tmp_path / "v1")
+    assert res.exit_code == 0, res.output
+    res = run("generate", "--model", wrap_model, "--num", 3, "--seed", 2, "--tileable",
+              "--out-dir", tmp_path / "g1")
+    assert res.exit_code == 0, res.output
+    assert np.array_equal(read_tiles(tmp_path / "v1"), read_tiles(tmp_path / "g1"))
+    res = run("vary", src, "--model", wrap_model, "--tileable", "z", "--out-dir", tmp_path / "z")
+    assert res.exit_code == 1 and res.output.strip().startswith("Error: unknown --tileable axis")
+
+
 def test_wrap_condition_and_circular_shift_are_a_one_line_error(demo_dir, tmp_path):
     res = run("train-diffusion", "--data", demo_dir, "--out", tmp_path / "r", "--preset", "nano",
               "--steps", 1, "--wrap-condition", "--circular-shift")

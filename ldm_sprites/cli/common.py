@@ -7,10 +7,13 @@ import click
 from ldm_sprites.diffusion.choices import INIT_NOISE, SAMPLER_NAMES, SPACINGS
 from ldm_sprites.diffusion.config import DiffusionSection, SampleSection
 from ldm_sprites.diffusion.options import EVERY_STEP, OTHER_SAMPLER_SPACING, OTHER_SAMPLER_STEPS
+from ldm_sprites.runtime import BUNDLED_MODELS, DEFAULT_MODEL
 
 # Every sampling option defaults to the model's saved value; what a model trained now saves is
 # the schema's, so the help below is built from it and cannot drift from it.
 NEW = SampleSection()
+MODEL_HELP = (f"Model directory, training run or bundled model name ({', '.join(BUNDLED_MODELS)}; "
+              f"default: {DEFAULT_MODEL}).")
 _NEW = "for new models"
 SAMPLER_HELP = ("dpmpp = DPM-Solver++(2M), dpmpp3m = DPM-Solver++(3M), unipc = UniPC (2nd order), "
                 f"ddim, ddpm = ancestral. Default: the model's ({NEW.sampler} {_NEW}).")
@@ -69,7 +72,7 @@ tileable_option = click.option(
     "--tileable", is_flag=False, flag_value="xy", default=None, metavar="[xy|x|y]",
     help="Tiles that repeat without a seam: xy both ways (the default when given bare), x "
          "left-right only (walls, cliffs), y top-bottom only. Best with a model trained with "
-         "--circular-shift (docs/tiles.md).")
+         "--wrap-condition (or --circular-shift; docs/tiles.md).")
 device_option = click.option(
     "--device", default=None, metavar="DEVICE",
     help="cpu or cuda (default: cuda when available, else cpu).")

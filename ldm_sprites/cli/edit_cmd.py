@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from ldm_sprites.cli.common import (NEW, autoguidance_option, device_option, eta_option,
+from ldm_sprites.cli.common import (MODEL_HELP, NEW, autoguidance_option, device_option, eta_option,
                                     guidance_interval_option, guidance_option, sampler_option,
-                                    spacing_option, split_names, steps_option)
+                                    spacing_option, split_names, steps_option, tileable_option)
 from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 
@@ -21,7 +21,7 @@ def edit_options(fn):
     """Model, sampling, output and finishing flags shared by vary and inpaint."""
     for opt in reversed([
         click.option("--model", "model_dir", default=None, type=click.Path(),
-                     help="Model directory, training run or bundled model name (demo, dcss-items, dcss-monsters; default: demo)."),
+                     help=MODEL_HELP),
         click.option("--class", "class_names", multiple=True,
                      help="Target class(es), repeat or comma-separate; outputs are spread over "
                           "them. Default: none (the model's unconditional mode, no guidance)."),
@@ -63,8 +63,9 @@ def edit_options(fn):
 class _Job:
     """What both commands share: load, check outputs, record the GIF, write everything."""
 
-    def __init__(self, kw: dict):
-        self.finish = to_finish_options(kw)
+    def __init__(self, kw: dict, tiles: bool = False):
+        # tiles (vary --tileable): variants that must fit together share one palette
+        self.finish = to_finish_options(kw, shared_default=tiles)
         self.kw = kw
         if not (kw["out_png"] or kw["out_dir"] or kw["export_dir"] or kw["gif_path"]):
             raise click.UsageError("say where to write: --out grid.png, --out-dir DIR, --export "
@@ -106,8 +107,9 @@ class _Job:
                     batch_size=self.kw["batch_size"], callback=self.recorder, progress=True,
                     finish=self.finish, keep_palette=self.kw["keep_palette"], options=self.opts)
 
-    def write(self, result, rows: list, what: str, extra: dict) -> None:
-        """``rows``: one list of (S, S, 4) sprites per grid row."""
+    def write(self, result, rows: list, what: str, extra: dict, tileset: str | None = None) -> None:
+        """``rows``: one list of (S, S, 4) sprites per grid row; ``tileset``: the outputs are
+        tiles wrapping along these axes (the export adds their tileset and previews)."""
         import numpy as np
 
         kw, written = self.kw, []
@@ -140,7 +142,9 @@ class _Job:
             items = [Sprite(name=Path(r["file"]).stem, rgba=s, class_name=r["class"],
                             seed=kw["seed"], source=f"{what} of {r['input']}")
                      for r, s in zip(records, result.sprites)]
-            export_sprites(items, kw["export_dir"], progress=True)
+            from ldm_sprites.export import ExportOptions
+
+            export_sprites(items, kw["export_dir"], ExportOptions(tileset=tileset), progress=True)
             written.append(f"{kw['export_dir']}/ (export)")
         if self.recorder is not None:
             self.recorder.save(kw["gif_path"])
@@ -155,21 +159,26 @@ class _Job:
 @click.argument("sprites", nargs=-1, required=True, type=click.Path())
 @click.option("--strength", type=float, default=0.5, show_default=True,
               help="How far to noise each input: 0 = unchanged, 1 = from pure noise.")
+@tileable_option
 @edit_options
-def vary(sprites, strength, **kw):
+def vary(sprites, strength, tileable, **kw):
     """Variations of sprites you have (SDEdit); with --class, class transfer.
 
     SPRITES are image files or folders of them.
 
     Each input is fitted like training data, noised to the step --strength picks and denoised
-    from there with the chosen sampler (SDEdit).
+    from there with the chosen sampler (SDEdit). With --tileable, variants of a tile that
+    still repeat without a seam, in one shared palette (docs/tiles.md).
     """
+    from ldm_sprites.data.wrap import parse_axes
     from ldm_sprites.diffusion.edit_inputs import load_inputs
     from ldm_sprites.diffusion.editing import check_strength, start_index, vary_flags
 
     check_strength(strength)
-    job = _Job(kw)
-    job.opts = job.pipe.sampling_options(**job.sampling, **vary_flags(job.classes, strength))
+    tile_axes = parse_axes(tileable)   # an unknown axis fails before the model loads
+    job = _Job(kw, tiles=tile_axes is not None)
+    job.opts = job.pipe.sampling_options(**job.sampling, tileable=tile_axes,
+                                         **vary_flags(job.classes, strength))
     inputs = load_inputs(job.pipe, list(sprites))
     ts = job.opts.timesteps(job.pipe.schedule)
     job.prepare_outputs(ts[start_index(ts, strength):], kw["num"] * len(inputs))
@@ -178,7 +187,8 @@ def vary(sprites, strength, **kw):
     result = vary_sprites(job.pipe, inputs, strength=strength, num=kw["num"], **job.edit_kwargs())
     rows = [[inp.fitted, *(s for s, o in zip(result.sprites, result.owner) if o == j)]
             for j, inp in enumerate(result.inputs)]
-    job.write(result, rows, "variation", {"strength": strength})
+    job.write(result, rows, "variation", {"strength": strength, "tileable": tile_axes},
+              tileset=tile_axes)
 
 
 @click.command("inpaint")

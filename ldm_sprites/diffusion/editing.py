@@ -36,6 +36,7 @@ from ldm_sprites.diffusion.edit_inputs import (EditInput, fit_mask, load_inputs,
                                                read_mask, to_model)
 from ldm_sprites.diffusion.options import SamplingOptions
 from ldm_sprites.diffusion.samplers import SAMPLERS
+from ldm_sprites.diffusion.tileable import RollingDenoiser, roll_generator
 from ldm_sprites.errors import UserError
 
 # --- the algorithms ---------------------------------------------------------------------------
@@ -174,19 +175,27 @@ def vary_model(pipe, pixels: torch.Tensor, labels, strength: float, *, seed: int
     scale = 1.0
     if start == 0 and opts.init_noise == "harmonic":
         scale = pipe.schedule.harmonic_init_scale(ts)
+    # Tiles (opts.tileable): encoded and decoded as they repeat, and denoised as generation
+    # denoises tiles (told to wrap, or through noise rolling), so the variants wrap too.
+    wrap = opts.tileable
+    rolls = roll_generator(seed) if wrap and not pipe.wrap_conditioned else None
 
     def run_batch(sl, cb):
-        z0 = pipe.encode(pixels[sl])
+        z0 = pipe.encode(pixels[sl], wrap=wrap)
         if start == 0:  # pure noise, drawn as generation draws it: strength 1 = generating
             x = (torch.randn(z0.shape, generator=gen) * scale).to(z0)
         else:
             x = noise_to(pipe.schedule, z0, ts[start], gen)
-        return sample_from(opts.sampler, pipe.denoiser(labels[sl], opts), x, pipe.schedule, ts,
-                           start, generator=gen, callback=cb, eta=opts.eta)
+        denoiser = pipe.denoiser(labels[sl], opts)
+        if rolls is not None:
+            denoiser = RollingDenoiser(denoiser, wrap, rolls)
+        return sample_from(opts.sampler, denoiser, x, pipe.schedule, ts, start, generator=gen,
+                           callback=cb, eta=opts.eta)
 
+    tiles = f", tileable {wrap}" if wrap else ""
     return pipe.run_batches(len(pixels), batch_size, len(ts) - start, progress,
-                        f"varying ({opts.sampler}, {len(ts) - start}/{len(ts)} steps)", callback,
-                        run_batch)
+                        f"varying ({opts.sampler}, {len(ts) - start}/{len(ts)} steps{tiles})",
+                        callback, run_batch, wrap=wrap)
 
 
 def latent_keep(pipe, keep_px: torch.Tensor) -> torch.Tensor:
@@ -258,10 +267,12 @@ def input_palette(rgba: np.ndarray, name: str = "the input"):
 
 
 def finish_edits(sprites: np.ndarray, sources: list[EditInput], owner: list[int], *,
-                 options=None, palette_info=None, keep_palette: bool = False) -> np.ndarray:
+                 options=None, palette_info=None, keep_palette: bool = False,
+                 wrap: str | None = None) -> np.ndarray:
     """The finishing stage on edited sprites, as ``generate`` finishes: ``options`` a
     ``FinishOptions``, 'auto' or None (on) or 'none' (raw pixels); the palette is the model's
-    ``palette_info``, or with ``keep_palette`` each input's own colours."""
+    ``palette_info``, or with ``keep_palette`` each input's own colours. ``wrap``: the sprites
+    are tiles, finished as they repeat (``finish_sprites``)."""
     from ldm_sprites.finish import FinishOptions, finish_sprites
 
     if options is None or isinstance(options, str):
@@ -276,9 +287,9 @@ def finish_edits(sprites: np.ndarray, sources: list[EditInput], owner: list[int]
             rows = [i for i, o in enumerate(owner) if o == j]
             if rows:
                 out[rows] = finish_sprites(sprites[rows], input_palette(inp.fitted, inp.name),
-                                           options)
+                                           options, wrap=wrap)
         return out
-    return finish_sprites(sprites, palette_info, options)
+    return finish_sprites(sprites, palette_info, options, wrap=wrap)
 
 
 # --- the two edits, sprites in and sprites out ----------------------------------------------------
@@ -333,7 +344,7 @@ def vary_sprites(pipe, sources, strength: float = 0.5, num: int = 1, classes=Non
     else:
         sprites = finish_edits(pipe.to_rgba(x), inputs, owner, options=finish,
                                palette_info=_palette(pipe, palette_info),
-                               keep_palette=keep_palette)
+                               keep_palette=keep_palette, wrap=options.tileable)
     out_names = (names * len(inputs)) if names else [inputs[o].name for o in owner]
     return EditResult(sprites, out_names, owner, inputs)
 

@@ -357,11 +357,12 @@ class DiffusionPipeline:
                            wrap=opts.tileable)
 
     @torch.no_grad()
-    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+    def encode(self, pixels: torch.Tensor, wrap: str | None = None) -> torch.Tensor:
         """Pixel model space (N, C, H, W) in [-1, 1] -> model space (latent or pixel) on the
-        pipeline's device: the inverse of ``decode`` (exact in pixel mode)."""
+        pipeline's device: the inverse of ``decode`` (exact in pixel mode). ``wrap``: tiles,
+        encoded as they repeat (no edge along those axes)."""
         pixels = pixels.to(self.device).float()
-        return pixels if self.autoencoder is None else self.autoencoder.encode(pixels)
+        return pixels if self.autoencoder is None else self.autoencoder.encode(pixels, wrap=wrap)
 
     def denoiser(self, labels: torch.Tensor, opts: SamplingOptions) -> GuidedDenoiser:
         """The guided ``denoiser(x_t, t) -> x̂_0`` that ``sample`` builds, for a batch of labels
