@@ -42,6 +42,7 @@ BUNDLED_MODELS = {
     "demo": "demo-model",
     "dcss-items": "dcss-items",
     "dcss-monsters": "dcss-monsters",
+    "dcss-tiles": "dcss-tiles",
 }
 DEFAULT_MODEL = "demo"
 

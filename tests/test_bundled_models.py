@@ -13,7 +13,7 @@ from PIL import Image
 from ldm_sprites.cli import cli
 from ldm_sprites.runtime import BUNDLED_MODELS, bundled_model_dir, bundled_names, model_path
 
-SHIPPED = ["demo", "dcss-items", "dcss-monsters"]   # what this release promises
+SHIPPED = ["demo", "dcss-items", "dcss-monsters", "dcss-tiles"]   # what this release promises
 
 
 def test_the_release_ships_its_models():
@@ -68,3 +68,28 @@ def test_bundled_dcss_items_draws_with_soft_shadows_and_credits_its_artists():
     credits = (bundled_model_dir("dcss-items") + "/CREDITS.md")
     with open(credits, encoding="utf-8") as f:
         assert "Dungeon Crawl Stone Soup" in f.read()
+
+
+def test_bundled_dcss_tiles_draws_floors_that_repeat_in_one_palette(tmp_path):
+    """The bundled tile model: --tileable floors wrap (seam score on the tiles written, well under
+    the data's own 1.52), 8 variants share one palette and differ, and the export has a Tiled
+    tileset of all 8."""
+    import xml.etree.ElementTree as ET
+
+    from ldm_sprites.data.seam import seam_summary
+
+    if "dcss-tiles" not in bundled_names():
+        pytest.fail("dcss-tiles is not bundled")
+    out = tmp_path / "floor"
+    res = CliRunner().invoke(cli, ["generate", "--model", "dcss-tiles", "--class", "floor",
+                                   "--tileable", "--num", "8", "--seed", "0", "--out-dir",
+                                   str(out), "--export", str(tmp_path / "assets")])
+    assert res.exit_code == 0, res.output
+    tiles = np.stack([np.array(Image.open(f).convert("RGBA")) for f in sorted(out.glob("*.png"))])
+    assert tiles.shape == (8, 32, 32, 4)
+    assert seam_summary(tiles)["seam"] <= 1.1
+    assert len({t.tobytes() for t in tiles}) == 8
+    colours = {tuple(px) for px in tiles.reshape(-1, 4) if px[3]}
+    assert len(colours) <= 32                              # one shared palette of 32
+    root = ET.parse(tmp_path / "assets" / "tileset.tsx").getroot()
+    assert root.get("tilecount") == "8" and root.get("tilewidth") == "32"

@@ -67,3 +67,19 @@ def test_edit_sprites(tiny_model, demo_dir, tmp_path):
     assert "5 rows of 2 edits" in out
     # 5 rows (3 strengths, inpainted, class transfer) x (input + 2) of 16 px sprites at x4
     assert Image.open(tmp_path / "e.png").size == (3 * 64 + 4, 5 * 64 + 6)
+
+
+def test_tile_map_from_the_bundled_tile_model(tmp_path):
+    """A 6x5 map of 2 variants per class: the right size, and every border cell one of the
+    two wall variants."""
+    import numpy as np
+
+    out = _run("tile_map.py", "--size", "6x5", "--variants", 2, "--steps", 3, "--scale", 1,
+               "--out", tmp_path / "map.png")
+    assert "6x5 map" in out
+    image = np.array(Image.open(tmp_path / "map.png").convert("RGBA"))
+    assert image.shape == (5 * 32, 6 * 32, 4)
+    cells = image.reshape(5, 32, 6, 32, 4).transpose(0, 2, 1, 3, 4)
+    border = [cells[0, x].tobytes() for x in range(6)] + [cells[y, 0].tobytes() for y in range(5)]
+    assert len(set(border)) <= 2
+    assert cells[2, 2].tobytes() not in set(border)       # the room is not wall

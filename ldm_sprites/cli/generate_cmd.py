@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ldm_sprites.cli.common import (autoguidance_option, device_option, eta_option,
+from ldm_sprites.cli.common import (MODEL_HELP, autoguidance_option, device_option, eta_option,
                                     guidance_interval_option, guidance_option,
                                     init_noise_option, sampler_option, spacing_option,
                                     split_names, steps_option, tileable_option)
@@ -15,7 +15,7 @@ from ldm_sprites.cli.finish_options import finish_options, to_finish_options
 
 @click.command("generate")
 @click.option("--model", "model_dir", default=None, type=click.Path(),
-              help="Model directory, training run or bundled model name (demo, dcss-items, dcss-monsters; default: demo).")
+              help=MODEL_HELP)
 @click.option("--class", "class_names", multiple=True,
               help="Class name(s); repeat or comma-separate. Sprites are spread over them.")
 @click.option("--num", type=click.IntRange(1, 100000), default=16, show_default=True,
@@ -137,7 +137,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
 
 @click.command("classes")
 @click.option("--model", "model_dir", default=None, type=click.Path(),
-              help="Model directory, training run or bundled model name (demo, dcss-items, dcss-monsters; default: demo).")
+              help=MODEL_HELP)
 def classes(model_dir):
     """List the class names a model can generate."""
     from ldm_sprites.modeldir import load_model_dir

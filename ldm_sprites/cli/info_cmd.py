@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ldm_sprites.cli.common import MODEL_HELP
+
 
 SHOWN_COLORS = 64   # a 1,024-colour palette is a swatch's job (--swatch), not a screenful of hex
 
@@ -15,6 +17,19 @@ def _palette_lines(pal, per_line: int = 8) -> list[str]:
         lines.append(f"  ... {len(pal.colors) - SHOWN_COLORS} more, most used first "
                      "(palette.hex, or --swatch FILE.png)")
     return lines
+
+
+def _tiles_line(cfg: dict) -> str | None:
+    """How a model was trained for seamless tiles, and the flag that asks for them."""
+    if cfg.get("kind") != "diffusion":
+        return None
+    if cfg.get("model", {}).get("wrap_condition"):
+        how = "trained told which tiles wrap (--wrap-condition)"
+    elif cfg.get("data", {}).get("circular_shift"):
+        how = "trained on circular shifts (--circular-shift)"
+    else:
+        return None
+    return f"{how}; generate --tileable [xy|x|y] draws tiles that repeat (docs/tiles.md)"
 
 
 def _decoder_line(md) -> str | None:
@@ -42,7 +57,7 @@ def _decoder_line(md) -> str | None:
 
 @click.command("info")
 @click.option("--model", "model_dir", default=None, type=click.Path(),
-              help="Model directory, training run or bundled model name (demo, dcss-items, dcss-monsters; default: demo).")
+              help=MODEL_HELP)
 @click.option("--swatch", type=click.Path(dir_okay=False), default=None,
               help="Write the palette as a PNG swatch (16 px squares, 16 a row, most used first).")
 def info(model_dir, swatch):
@@ -68,6 +83,9 @@ def info(model_dir, swatch):
     if data:
         click.echo(f"sprites:  {data.get('size')}x{data.get('size')}, {data.get('channels')} channels")
     click.echo(f"classes:  {', '.join(md.classes) if md.classes else '(unconditional)'}")
+    tiles = _tiles_line(cfg)
+    if tiles:
+        click.echo(f"tiles:    {tiles}")
     credits = md.path / "CREDITS.md"
     if credits.is_file():   # bundled models of other people's art say whose it is
         first = credits.read_text(encoding="utf-8").strip().splitlines()[0].lstrip("# ")

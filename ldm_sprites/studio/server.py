@@ -137,7 +137,7 @@ class Studio:
         classes = actions.model_classes(model)
         d = actions.model_defaults(model)
         # the picker offers the bundled model, the one the studio started with and any loaded since
-        # ... and every other bundled model by name (dcss-items, dcss-monsters)
+        # ... and every other bundled model by name (runtime.BUNDLED_MODELS)
         from ldm_sprites.runtime import DEFAULT_MODEL, bundled_names
 
         seen, models = {str(Path(actions.model_path(None)).resolve())}, [actions.BUNDLED]
