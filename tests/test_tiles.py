@@ -502,6 +502,20 @@ def test_studio_tiles_toggle(tmp_path):
         zipfile.ZipFile(actions.export_zip(plain, tmp_path / "p")).namelist()
 
 
+def test_studio_tile_variations(tmp_path):
+    """The Edit tab's "tiles" box: variations of a tile come back as tiles (shown 3 x 3, one
+    shared palette, seamless), and without it as sprites."""
+    from ldm_sprites.studio import actions
+
+    tile = actions.generate(None, ["ice"], count=1, seed=1, tiles=True, record=False).sprites[0]
+    res = actions.vary(None, tile, strength=0.6, count=4, seed=2, tiles=True)
+    assert res.tileable == "xy" and res.finish.shared_palette
+    assert actions.gallery_items(res)[0][1].endswith("(3x3)")
+    plain = actions.vary(None, tile, strength=0.6, count=4, seed=2)
+    assert plain.tileable is None and not plain.finish.shared_palette
+    assert seam_summary(res.sprites)["seam"] < seam_summary(plain.sprites)["seam"]
+
+
 def test_a_wrap_conditioned_model_exports_to_onnx_with_its_wrap_input(wrap_model, tmp_path):
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
     from ldm_sprites.diffusion.onnx_export import use_onnx_runtime

@@ -314,14 +314,15 @@ def check_upload(path: str | Path, allowed_root: str | Path | None = None) -> np
 
 # --- editing ----------------------------------------------------------------------------------
 
-def _edit_result(pipe, sprites, names, seed, fin, model) -> Result:
-    return Result(sprites, list(names), seed, sprites, fin, None, model_path(model))
+def _edit_result(pipe, sprites, names, seed, fin, model, tileable=None) -> Result:
+    return Result(sprites, list(names), seed, sprites, fin, None, model_path(model), tileable)
 
 
 def vary(model, image: np.ndarray, strength: float = 0.5, count: int = 4, target_class=None,
          seed: int = 0, finish=None, sampler=None, steps=None, guidance=None,
-         progress=None, cancel: CancelFlag | None = None) -> Result:
-    """Variations of ``image`` (SDEdit) — or, with ``target_class``, class transfer."""
+         progress=None, cancel: CancelFlag | None = None, tiles: bool = False) -> Result:
+    """Variations of ``image`` (SDEdit) — or, with ``target_class``, class transfer. ``tiles``:
+    variants of a tile that still repeat without a seam, in one shared palette (shown 3 x 3)."""
     from ldm_sprites import api
 
     count = int(count)
@@ -329,12 +330,15 @@ def vary(model, image: np.ndarray, strength: float = 0.5, count: int = 4, target
         raise UserError(f"count {count} must be between 1 and {MAX_COUNT}")
     pipe = get_pipeline(model)
     fin = api.finish_options(finish)
+    tileable = "xy" if tiles else None
+    if tileable and fin.mode != "none":
+        fin = replace(fin, shared_palette=True)    # variants of one map share its palette
     sprites, names = api.vary(pipe, np.asarray(image, dtype=np.uint8), strength=float(strength),
                               num=count, classes=[target_class] if target_class else None,
                               seed=parse_seed(seed), finish=fin,
-                              callback=_edit_callback(progress, cancel),
+                              callback=_edit_callback(progress, cancel), tileable=tileable,
                               **_options(sampler, steps, guidance))
-    return _edit_result(pipe, sprites, names, parse_seed(seed), fin, model)
+    return _edit_result(pipe, sprites, names, parse_seed(seed), fin, model, tileable)
 
 
 def inpaint(model, image: np.ndarray, region: str, count: int = 4, target_class=None,

@@ -228,13 +228,15 @@ class Studio:
         def run(job):
             cb = dict(progress=job.progress, cancel=job.flag)
             if kind == "vary":
-                res = actions.vary(model, image, float(body.get("strength", 0.5)), **kwargs, **cb)
+                res = actions.vary(model, image, float(body.get("strength", 0.5)), **kwargs, **cb,
+                                   tiles=bool(body.get("tiles", False)))
             else:
                 res = actions.inpaint(model, image, str(body["region"]), **kwargs, **cb)
             if not kwargs["target_class"]:      # edits keep the source's name (its class)
                 res.names = [name] * len(res.names)
             rid = self.results.put(res)
-            return self._result_payload(rid, res, f"{len(res.names)} edits ({kind}).")
+            tiles = ", seamless tiles shown 3x3" if res.tileable else ""
+            return self._result_payload(rid, res, f"{len(res.names)} edits ({kind}{tiles}).")
         return self.jobs.submit(kind, run)
 
 

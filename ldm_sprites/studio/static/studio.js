@@ -277,7 +277,7 @@ function wire() {
         model: $("model").value.trim(), source: state.source.source,
         strength: Number($("strength").value), count: num("edit-count") ?? 4,
         target: $("target").value, region: $("region").value.trim(), seed: num("seed") ?? 0,
-        finish: finishOptions() });
+        tiles: kind === "vary" && $("edit-tiles").checked, finish: finishOptions() });
       showGallery($("edit-gallery"), result, (i) => pick(result.result, i));
       say(result.message);
     }));
