@@ -49,6 +49,13 @@ def test_bundle_writes_the_whole_sampling_section_with_its_overrides(tmp_path):
     assert sample == {**asdict(shipped), "steps": 7}
     bad = run("bundle", bundled_model_dir(), tmp_path / "bad", "--autoguidance", "0.5")
     assert bad.exit_code == 2 and not (tmp_path / "bad").exists()
+    res = run("bundle", bundled_model_dir(), tmp_path / "g", "--guidance", "1.5",
+              "--autoguidance", "2.5")
+    assert res.exit_code == 0, res.output
+    sample = load_model_dir(tmp_path / "g").config["sample"]
+    assert (sample["guidance"], sample["autoguidance"]) == (1.5, 2.5)
+    assert {k: v for k, v in sample.items() if k not in ("guidance", "autoguidance")} == \
+        {k: v for k, v in asdict(shipped).items() if k not in ("guidance", "autoguidance")}
 
 
 def test_bundle_ae_ships_another_decoder_of_the_same_encoder_only(tmp_path):

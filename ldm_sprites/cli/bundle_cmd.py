@@ -29,13 +29,16 @@ def _interval(ctx, param, value):
 @click.option("--guide", "guide_dir", type=click.Path(exists=True), default=None,
               help="Store this earlier checkpoint of the run (or another, less trained model of "
                    "the same task) as the guide of autoguidance.")
+@click.option("--guidance", type=click.FloatRange(min=1), default=None,
+              help="Store this classifier-free guidance scale as the model's sampling default "
+                   "(1 = off).")
 @click.option("--autoguidance", type=click.FloatRange(min=1), default=None,
               help="Store this autoguidance weight as the model's sampling default (1 = off).")
 @click.option("--credits", "credits_file", type=click.Path(exists=True, dir_okay=False),
               default=None, help="A Markdown file saying whose art the model learned, stored as "
                                  "CREDITS.md (shown by info; kept when a model is bundled again).")
-def bundle(run, out, fp32, sample_steps, guidance_interval, ae_dir, guide_dir, autoguidance,
-           credits_file):
+def bundle(run, out, fp32, sample_steps, guidance_interval, ae_dir, guide_dir, guidance,
+           autoguidance, credits_file):
     """Make a self-contained model directory OUT from the training run RUN.
 
     Keeps config, classes, the palette files, the EMA weights and the autoguidance guide (fp16
@@ -54,6 +57,8 @@ def bundle(run, out, fp32, sample_steps, guidance_interval, ae_dir, guide_dir, a
     if guidance_interval:
         lo, hi = guidance_interval
         sample.update(guidance_sigma_min=lo, guidance_sigma_max=hi)
+    if guidance is not None:
+        sample["guidance"] = guidance
     if autoguidance is not None:
         sample["autoguidance"] = autoguidance
     path = bundle_model(run, out, fp16=not fp32, sample=sample, ae=ae_dir, guide=guide_dir,
