@@ -1,7 +1,7 @@
 """Seamless tiles (issue 31): how well a model's tiles wrap, how good they are, what it costs.
 
-    python -m benchmarks.bench_tiles --data ../shared/data/dcss-dngn --model runs/dngn-dit \
-        [--ae runs/dngn-aep] [--num 1432] [--time-num 64] [--features efficientnet] \
+    python -m benchmarks.bench_tiles --data ../shared/data/dcss-dngn --model dcss-tiles \
+        [--ae DECODER] [--num 1432] [--time-num 64] [--features efficientnet] \
         [--out bench-tiles]
 
 Three rows, each with the issue's targets beside it:
@@ -94,7 +94,8 @@ def preview_sheet(groups: list[tuple[str, np.ndarray]], per: int = 6):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="the real tiles (e.g. ../shared/data/dcss-dngn)")
-    ap.add_argument("--model", required=True, help="model directory or training run")
+    ap.add_argument("--model", required=True,
+                    help="model directory, training run or bundled name (dcss-tiles)")
     ap.add_argument("--ae", default=None, help="decode with this autoencoder (e.g. a palette decoder)")
     ap.add_argument("--label-column", default=None, help="default: the model's")
     ap.add_argument("--num", type=int, default=0, help="tiles per mode for FD (0: the data's size)")
@@ -119,9 +120,10 @@ def main(argv=None) -> int:
     from ldm_sprites.evaluation.run import evaluate, plan_labels
     from ldm_sprites.finish import FinishOptions
     from ldm_sprites.fsutil import atomic_write_json, atomic_write_text, ensure_dir
+    from ldm_sprites.runtime import model_path
 
     out = ensure_dir(args.out)
-    pipe = DiffusionPipeline.from_pretrained(args.model, ae_path=args.ae)
+    pipe = DiffusionPipeline.from_pretrained(model_path(args.model), ae_path=args.ae)
     spec = DataSpec.from_config(asdict(pipe.config.data), label_column=args.label_column)
     data = load_sprite_data(args.data, spec)
     real = data.images.permute(0, 2, 3, 1).contiguous().numpy()
