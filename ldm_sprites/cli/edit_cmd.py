@@ -135,7 +135,7 @@ class _Job:
                 "model": str(self.model_dir), "sampler": self.opts.sampler,
                 "steps": self.opts.steps, "guidance": self.opts.guidance, **extra,
                 "sprites": records})
-            written.append(f"{kw['out_dir']}/ ({len(records)} PNGs)")
+            written.append(f"{Path(kw['out_dir'])}/ ({len(records)} PNGs)")
         if kw["export_dir"]:
             from ldm_sprites.export import Sprite, export_sprites
 
@@ -145,7 +145,7 @@ class _Job:
             from ldm_sprites.export import ExportOptions
 
             export_sprites(items, kw["export_dir"], ExportOptions(tileset=tileset), progress=True)
-            written.append(f"{kw['export_dir']}/ (export)")
+            written.append(f"{Path(kw['export_dir'])}/ (export{' + tileset' if tileset else ''})")
         if self.recorder is not None:
             self.recorder.save(kw["gif_path"])
             written.append(kw["gif_path"])

@@ -118,7 +118,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
             "autoguidance": opts.autoguidance, "tileable": opts.tileable,
             "finish": finish.to_json(),
             "sprites": records})
-        written.append(f"{out_dir}/ ({num} PNGs)")
+        written.append(f"{Path(out_dir)}/ ({num} PNGs)")
     if export_dir:
         from ldm_sprites.export import Sprite, export_sprites
 
@@ -127,7 +127,7 @@ def generate(model_dir, class_names, num, guidance, steps, sampler, spacing, eta
         from ldm_sprites.export import ExportOptions
 
         export_sprites(items, export_dir, ExportOptions(tileset=opts.tileable), progress=True)
-        written.append(f"{export_dir}/ (export{' + tileset' if opts.tileable else ''})")
+        written.append(f"{Path(export_dir)}/ (export{' + tileset' if opts.tileable else ''})")
     if gif_path:
         callback.save(gif_path)
         written.append(gif_path)
