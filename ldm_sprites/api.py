@@ -128,8 +128,9 @@ def generate(pipe, classes: list[str] | None = None, num: int = 16, seed: int = 
     """Sample ``num`` sprites spread over ``classes`` -> ((num, H, W, 4) uint8 RGBA, class names).
 
     ``options``: sampler, steps, guidance, eta, init_noise, guidance_interval, spacing,
-    autoguidance, tileable ('xy', 'x', 'y': tiles that wrap) — any left out come from the model's saved sampling defaults, exactly as
-    ``ldmsprites generate`` does; or ``options=`` what ``pipe.sampling_options(...)`` resolved.
+    autoguidance, tileable ('xy', 'x', 'y': tiles that wrap) — any left out come from the
+    model's saved sampling defaults, exactly as ``ldmsprites generate`` does; or ``options=``
+    what ``pipe.sampling_options(...)`` resolved.
     ``finish``: a ``FinishOptions`` (default: on, in the model's palette) or ``"none"`` for the
     raw sampler output.
     """
@@ -165,7 +166,8 @@ def vary(pipe, images, strength: float = 0.5, num: int = 1, classes: list[str] |
     ``images``: files, folders, (H, W, 4) uint8 arrays, or a list of them, fitted like training
     data. ``strength`` 0 returns the inputs unchanged, 1 starts from pure noise (= generating).
     ``finish`` and ``options`` as for ``generate`` (``tileable``: variants of a tile that still
-    wrap); ``keep_palette`` finishes in each input's own colours. Names are the target classes, or the inputs' names without ``classes``.
+    wrap); ``keep_palette`` finishes in each input's own colours. Names are the target
+    classes, or the inputs' names without ``classes``.
     """
     from ldm_sprites.diffusion.editing import vary_sprites
 

@@ -185,8 +185,8 @@ def test_vary_strength_one_is_generating(pipe, sprite_file):
 def test_class_transfer_is_guided_by_the_models_transfer_guidance(pipe, sprite_file, monkeypatch):
     used = []
     denoiser = pipe.denoiser
-    monkeypatch.setattr(pipe, "denoiser", lambda labels, opts: used.append(opts.guidance)
-                        or denoiser(labels, opts))
+    monkeypatch.setattr(pipe, "denoiser", lambda labels, opts, rolls=None:
+                        used.append(opts.guidance) or denoiser(labels, opts, rolls))
     kw = dict(num=1, seed=3, finish="none", sampler="ddim", steps=4)
     assert pipe.sampling_options(transfer=True).guidance == 5.0  # saved before the option existed
     api.vary(pipe, sprite_file, strength=0.6, classes=["fire"], **kw)       # transfer

@@ -137,13 +137,11 @@ class _Job:
                 "sprites": records})
             written.append(f"{Path(kw['out_dir'])}/ ({len(records)} PNGs)")
         if kw["export_dir"]:
-            from ldm_sprites.export import Sprite, export_sprites
+            from ldm_sprites.export import ExportOptions, Sprite, export_sprites
 
             items = [Sprite(name=Path(r["file"]).stem, rgba=s, class_name=r["class"],
                             seed=kw["seed"], source=f"{what} of {r['input']}")
                      for r, s in zip(records, result.sprites)]
-            from ldm_sprites.export import ExportOptions
-
             export_sprites(items, kw["export_dir"], ExportOptions(tileset=tileset), progress=True)
             written.append(f"{Path(kw['export_dir'])}/ (export{' + tileset' if tileset else ''})")
         if self.recorder is not None:

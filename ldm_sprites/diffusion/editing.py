@@ -36,7 +36,6 @@ from ldm_sprites.diffusion.edit_inputs import (EditInput, fit_mask, load_inputs,
                                                read_mask, to_model)
 from ldm_sprites.diffusion.options import SamplingOptions
 from ldm_sprites.diffusion.samplers import SAMPLERS
-from ldm_sprites.diffusion.tileable import RollingDenoiser, roll_generator
 from ldm_sprites.errors import UserError
 
 # --- the algorithms ---------------------------------------------------------------------------
@@ -178,7 +177,7 @@ def vary_model(pipe, pixels: torch.Tensor, labels, strength: float, *, seed: int
     # Tiles (opts.tileable): encoded and decoded as they repeat, and denoised as generation
     # denoises tiles (told to wrap, or through noise rolling), so the variants wrap too.
     wrap = opts.tileable
-    rolls = roll_generator(seed) if wrap and not pipe.wrap_conditioned else None
+    rolls = pipe.tile_rolls(seed, opts)
 
     def run_batch(sl, cb):
         z0 = pipe.encode(pixels[sl], wrap=wrap)
@@ -186,11 +185,8 @@ def vary_model(pipe, pixels: torch.Tensor, labels, strength: float, *, seed: int
             x = (torch.randn(z0.shape, generator=gen) * scale).to(z0)
         else:
             x = noise_to(pipe.schedule, z0, ts[start], gen)
-        denoiser = pipe.denoiser(labels[sl], opts)
-        if rolls is not None:
-            denoiser = RollingDenoiser(denoiser, wrap, rolls)
-        return sample_from(opts.sampler, denoiser, x, pipe.schedule, ts, start, generator=gen,
-                           callback=cb, eta=opts.eta)
+        return sample_from(opts.sampler, pipe.denoiser(labels[sl], opts, rolls), x,
+                           pipe.schedule, ts, start, generator=gen, callback=cb, eta=opts.eta)
 
     tiles = f", tileable {wrap}" if wrap else ""
     return pipe.run_batches(len(pixels), batch_size, len(ts) - start, progress,

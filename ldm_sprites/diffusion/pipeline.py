@@ -275,9 +275,7 @@ class DiffusionPipeline:
             else 1.0
         gen = torch.Generator().manual_seed(int(seed))
         fn = SAMPLERS[sampler]
-        # Noise rolling makes any model's tiles wrap, at a random phase; a wrap-conditioned
-        # model (no edge, told to wrap) needs none and keeps the data's phase.
-        rolls = roll_generator(seed) if opts.tileable and not self.wrap_conditioned else None
+        rolls = self.tile_rolls(seed, opts)
 
         def run_batch(rows: slice, cb):
             y = labels[rows]
@@ -285,9 +283,7 @@ class DiffusionPipeline:
                 x = noise[rows].float() * scale
             else:
                 x = torch.randn((len(y),) + self.noise_shape, generator=gen) * scale
-            denoiser = self.denoiser(y, opts)
-            if rolls is not None:   # tileable: the same sampler through noise rolling
-                denoiser = RollingDenoiser(denoiser, opts.tileable, rolls)
+            denoiser = self.denoiser(y, opts, rolls)
             return fn(denoiser, x.to(self.device), self.schedule, timesteps,
                       generator=gen, callback=cb, eta=opts.eta)
 
@@ -364,9 +360,17 @@ class DiffusionPipeline:
         pixels = pixels.to(self.device).float()
         return pixels if self.autoencoder is None else self.autoencoder.encode(pixels, wrap=wrap)
 
-    def denoiser(self, labels: torch.Tensor, opts: SamplingOptions) -> GuidedDenoiser:
+    def tile_rolls(self, seed: int, opts: SamplingOptions) -> torch.Generator | None:
+        """The offsets' generator of noise rolling for tileable sampling with ``seed``, or None
+        when nothing is rolled. Noise rolling makes any model's tiles wrap, at a random phase;
+        a wrap-conditioned model (no edge, told to wrap) needs none and keeps the data's phase."""
+        return roll_generator(seed) if opts.tileable and not self.wrap_conditioned else None
+
+    def denoiser(self, labels: torch.Tensor, opts: SamplingOptions,
+                 rolls: torch.Generator | None = None) -> GuidedDenoiser | RollingDenoiser:
         """The guided ``denoiser(x_t, t) -> x̂_0`` that ``sample`` builds, for a batch of labels
-        (N,); null labels (``null_label``) or an unconditional model run without guidance."""
+        (N,); null labels (``null_label``) or an unconditional model run without guidance.
+        ``rolls`` (``tile_rolls``): seen through noise rolling along ``opts.tileable``."""
         labels = torch.as_tensor(labels, dtype=torch.long)
         guidance = opts.guidance
         wrap = self.wrap_states(len(labels), opts.tileable)
@@ -376,11 +380,11 @@ class DiffusionPipeline:
             if wrap is None or not opts.tileable:
                 guidance = 1.0
         model = self.model if self.compiled is None else self.compiled
-        return GuidedDenoiser(model, self.schedule, labels.to(self.device), self.null_label,
-                              guidance, self.prediction, clip_x0=self.x0_clip,
-                              interval=opts.guidance_interval, guide=self.guide,
-                              autoguidance=opts.autoguidance,
-                              wrap=wrap)
+        guided = GuidedDenoiser(model, self.schedule, labels.to(self.device), self.null_label,
+                                guidance, self.prediction, clip_x0=self.x0_clip,
+                                interval=opts.guidance_interval, guide=self.guide,
+                                autoguidance=opts.autoguidance, wrap=wrap)
+        return guided if rolls is None else RollingDenoiser(guided, opts.tileable, rolls)
 
     @property
     def wrap_conditioned(self) -> bool:

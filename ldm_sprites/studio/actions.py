@@ -162,11 +162,14 @@ def generate(model=None, classes=None, count: int = 16, seed: int = 0, sampler=N
 
     raw, names = api.generate(pipe, classes=list(classes or []) or None, num=count, seed=seed,
                               callback=callback, finish="none", options=opts)
-    fin = api.finish_options(finish)
-    if opts.tileable and fin.mode != "none":
-        fin = replace(fin, shared_palette=True)    # variants of one map share its palette
+    fin = tile_finish(api.finish_options(finish), opts.tileable)
     return Result(raw, names, seed, pipe.finish(raw, fin, wrap=opts.tileable), fin, recorder,
                   model_path(model), opts.tileable)
+
+
+def tile_finish(fin, tileable: str | None):
+    """``fin`` for tiles: variants of one map share its palette (unless finishing is off)."""
+    return replace(fin, shared_palette=True) if tileable and fin.mode != "none" else fin
 
 
 def refinish(result: Result, finish, model=None) -> Result:
@@ -329,10 +332,8 @@ def vary(model, image: np.ndarray, strength: float = 0.5, count: int = 4, target
     if not 1 <= count <= MAX_COUNT:
         raise UserError(f"count {count} must be between 1 and {MAX_COUNT}")
     pipe = get_pipeline(model)
-    fin = api.finish_options(finish)
     tileable = "xy" if tiles else None
-    if tileable and fin.mode != "none":
-        fin = replace(fin, shared_palette=True)    # variants of one map share its palette
+    fin = tile_finish(api.finish_options(finish), tileable)
     sprites, names = api.vary(pipe, np.asarray(image, dtype=np.uint8), strength=float(strength),
                               num=count, classes=[target_class] if target_class else None,
                               seed=parse_seed(seed), finish=fin,
